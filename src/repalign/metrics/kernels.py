@@ -1,0 +1,41 @@
+"""Kernel-target alignment measures of Canatar & Pehlevan (2022), §III."""
+
+from __future__ import annotations
+
+import torch
+
+from repalign.metrics.cka import center_gram
+
+__all__ = ["kernel_alignment", "cumulative_power"]
+
+
+def kernel_alignment(k1: torch.Tensor, k2: torch.Tensor, centered: bool = False) -> torch.Tensor:
+    """Kernel-target alignment, canatar2022 Eq. 4 (finite form).
+
+    A(K1, K2) = Tr(K1 K2) / sqrt(Tr(K1 K1) Tr(K2 K2)) for symmetric Gram
+    matrices [..., P, P] -> [...]. With ``centered=True`` both kernels are
+    first replaced by H K H, H = I − 11ᵀ/P, which gives CKA (canatar2022 §III,
+    after Eq. 4). For the target kernel use K_f̄ = Y Yᵀ with one-hot Y [P, C].
+    """
+    if centered:
+        k1, k2 = center_gram(k1), center_gram(k2)
+    inner = (k1 * k2).sum((-2, -1))
+    return inner / (torch.linalg.matrix_norm(k1) * torch.linalg.matrix_norm(k2))
+
+
+def cumulative_power(kernel: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cumulative power C(ρ) of the targets on the kernel's eigenmodes, canatar2022 Eq. 3.
+
+    The empirical eigenmodes are the eigenvectors φ_ρ of the Gram matrix
+    ``kernel`` [n, n] ordered by decreasing eigenvalue; the target
+    coefficients are a_ρ = φ_ρᵀ Y for ``targets`` Y [n, C] (or [n]). Entry k of
+    the result [n] is Σ_{γ ≤ k} ‖a_γ‖² / Σ_γ ‖a_γ‖², the fraction of target
+    power in the top k + 1 modes; the last entry is 1. (The L²_μ normalisation
+    of the eigenfunctions scales every a_ρ alike and cancels in the ratio.)
+    """
+    if targets.dim() == 1:
+        targets = targets.unsqueeze(1)
+    evals, vecs = torch.linalg.eigh(kernel)
+    vecs = vecs.flip(-1)  # eigh sorts ascending
+    power = (vecs.T @ targets).pow(2).sum(1)
+    return power.cumsum(0) / power.sum()

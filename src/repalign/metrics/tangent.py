@@ -1,0 +1,182 @@
+"""Layerwise tangent kernels: lou2022 Eq. 7 alignment and canatar2022 Eq. 8 traced NTK.
+
+For a model f: [n, ...] -> [n, o] and a parametrised layer l (a module with
+its own weight and bias), the tangent features are Ψ_l(x_i) = ∇_{θ_l} f(x_i)
+∈ R^{P_l × o}, and the layer tangent kernel is K_l = Ψ_lᵀΨ_l over all n·o
+(example, output) pairs, ordered example-major: row i·o + c is (x_i, f_c).
+
+The fast route never builds per-example Jacobians with autograd. One forward
+pass records each layer's input a_i and output z_i (hooks); one VJP batched
+over the o outputs (``is_grads_batched``) gives the backward signals
+G_c[i] = ∂f_c(x_i)/∂z_l(x_i). Then
+
+- ``nn.Linear`` (z = a Wᵀ + b): ∇_{W,b} f_c(x_i) = G_c[i] ⊗ [a_i, 1], so
+  K_l[(i,c),(j,c')] = ([a_i,1]·[a_j,1]) · (G_c[i]·G_c'[j]), the Hadamard
+  product of the forward Gram and the backward Gram (lou2022 Eq. 9).
+- ``nn.Conv2d``: the same identity holds per spatial position p, with a_i
+  replaced by the patch P_i[p] (``unfold``) and G by its value at p, summed
+  over p. Contracting over positions first gives the layer's weight gradient
+  Σ_p G_c[i, :, p] ⊗ [P_i[p], 1] of size O·(C·k·k + 1), whose Gram is K_l;
+  this is far smaller than the position-expanded Gram ((n·positions)² entries).
+
+Models must treat examples independently (no batch-norm in training mode).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, jacrev, vmap
+
+__all__ = ["layer_tangent_alignment", "traced_ntk"]
+
+
+class _Factors(NamedTuple):
+    """K_l[(i,c),(j,c')] = (forward_i·forward_j) · (backward[i,c]·backward[j,c'])."""
+
+    forward: torch.Tensor | None  # [n, a]; None means a forward Gram of ones
+    backward: torch.Tensor  # [n, o, b]
+
+
+def _param_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [
+        (name, module)
+        for name, module in model.named_modules()
+        if next(module.parameters(recurse=False), None) is not None
+    ]
+
+
+def _layer_factors(model: nn.Module, x: torch.Tensor) -> dict[str, _Factors]:
+    layers = _param_layers(model)
+    for name, module in layers:
+        if not isinstance(module, (nn.Linear, nn.Conv2d)):
+            raise ValueError(
+                f"fast tangent kernels support nn.Linear and nn.Conv2d; layer '{name}' is "
+                f"{type(module).__name__} (use method='jacobian')"
+            )
+    inputs: dict[str, torch.Tensor] = {}
+    outputs: dict[str, torch.Tensor] = {}
+
+    def recorder(name: str):
+        def hook(module, args, out):
+            if name in outputs:
+                raise ValueError(f"layer '{name}' is called twice in one forward pass")
+            inputs[name] = args[0].detach()
+            outputs[name] = out
+            return out.clone()  # later in-place ops must not overwrite the recorded z_l
+
+        return hook
+
+    handles = [module.register_forward_hook(recorder(name)) for name, module in layers]
+    try:
+        with torch.enable_grad():
+            f = model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    n, o = f.shape
+    basis = torch.eye(o, dtype=f.dtype, device=f.device).unsqueeze(1).expand(o, n, o)
+    names = [name for name, _ in layers]
+    grads = torch.autograd.grad(f, [outputs[k] for k in names], basis, is_grads_batched=True)
+
+    factors = {}
+    for (name, module), g in zip(layers, grads):
+        a = inputs[name]
+        if isinstance(module, nn.Linear):
+            if a.dim() != 2:
+                raise ValueError(f"layer '{name}': fast route needs 2-D inputs to nn.Linear")
+            if module.bias is not None:
+                a = torch.cat([a, a.new_ones(n, 1)], 1)
+            factors[name] = _Factors(a, g.transpose(0, 1))
+            continue
+        if module.groups != 1 or module.padding_mode != "zeros" or isinstance(module.padding, str):
+            raise ValueError(f"layer '{name}': fast route needs groups=1 and numeric zero padding")
+        patches = F.unfold(a, module.kernel_size, module.dilation, module.padding, module.stride)
+        if module.bias is not None:
+            patches = torch.cat([patches, patches.new_ones(n, 1, patches.shape[2])], 1)
+        g = g.reshape(o, n, g.shape[2], -1)  # [o, n, out_channels, positions]
+        weight_grads = torch.einsum("cnbp,nap->ncba", g, patches)
+        factors[name] = _Factors(None, weight_grads.reshape(n, o, -1))
+    return factors
+
+
+def _jacobian_kernels(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Reference: per-example Jacobians with torch.func, K_l = J_l J_lᵀ."""
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    kernels = {}
+    for name, module in _param_layers(model):
+        prefix = f"{name}." if name else ""
+        own = {prefix + k: params[prefix + k] for k, _ in module.named_parameters(recurse=False)}
+
+        def single(layer_params, xi):
+            return functional_call(model, {**params, **layer_params}, (xi.unsqueeze(0),)).squeeze(0)
+
+        jac = vmap(jacrev(single), in_dims=(None, 0))(own, x)  # {param: [n, o, *shape]}
+        n, o = next(iter(jac.values())).shape[:2]
+        j = torch.cat([v.reshape(n * o, -1) for v in jac.values()], 1)
+        kernels[name] = j @ j.T
+    return kernels
+
+
+def _full_kernel(fac: _Factors) -> torch.Tensor:
+    n, o, _ = fac.backward.shape
+    flat = fac.backward.reshape(n * o, -1)
+    k = flat @ flat.T
+    if fac.forward is None:
+        return k
+    gram = fac.forward @ fac.forward.T
+    return (k.view(n, o, n, o) * gram[:, None, :, None]).view(n * o, n * o)
+
+
+def _target_alignment(kernel: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """ỸᵀKỸ / (‖CKC‖_F ‖Ỹ‖²) with Ỹ = C vec(Y), lou2022 Eq. 7."""
+    y = y.reshape(-1)
+    y = y - y.mean()
+    centred = kernel - kernel.mean(0, keepdim=True)
+    centred = centred - centred.mean(1, keepdim=True)
+    return (y @ kernel @ y) / (torch.linalg.matrix_norm(centred) * y.pow(2).sum())
+
+
+def layer_tangent_alignment(
+    model: nn.Module, x: torch.Tensor, y_onehot: torch.Tensor, method: str = "fast"
+) -> dict[str, torch.Tensor]:
+    """Layerwise tangent-kernel alignment A_l of lou2022 Eq. 7 for every parametrised layer.
+
+    ``x`` [n, ...] inputs, ``y_onehot`` [n, o] targets (o = model outputs).
+    For each module that owns parameters (weight and bias together, keyed by
+    its ``named_modules`` name), K_l = Ψ_lᵀΨ_l is the [n·o, n·o] tangent kernel
+    (example-major order), C = I − 11ᵀ/(n·o) centres over all n·o entries,
+    Ỹ = C vec(Y), and A_l = ỸᵀK_lỸ / (‖C K_l C‖_F ‖Ỹ‖²), i.e. the CKA of K_l
+    with Y Yᵀ. ``method="fast"`` uses the forward/backward factorisation
+    described in the module docstring (nn.Linear and nn.Conv2d only);
+    ``method="jacobian"`` is the brute-force reference from per-example
+    Jacobians (any layer type, much slower). Returns {layer name: 0-d tensor}.
+    """
+    if method == "fast":
+        kernels = {k: _full_kernel(v) for k, v in _layer_factors(model, x).items()}
+    elif method == "jacobian":
+        kernels = _jacobian_kernels(model, x)
+    else:
+        raise ValueError(f"method must be 'fast' or 'jacobian', got {method!r}")
+    return {name: _target_alignment(k, y_onehot) for name, k in kernels.items()}
+
+
+def traced_ntk(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Class-traced empirical NTK, canatar2022 Eq. 8: (1/C) Σ_c ∇_θ f_c(x)·∇_θ f_c(x').
+
+    Summed over every parameter of every layer (nn.Linear / nn.Conv2d, via the
+    fast route). For f = W ψ^(L) this equals K^(L) + Tr K^∇ / C of Eq. 8 (plus
+    1 for a readout bias). ``x`` [n, ...] -> [n, n].
+    """
+    total = None
+    for fac in _layer_factors(model, x).values():
+        n, o, _ = fac.backward.shape
+        flat = fac.backward.reshape(n, -1)
+        k = flat @ flat.T
+        if fac.forward is not None:
+            k = k * (fac.forward @ fac.forward.T)
+        total = k if total is None else total + k
+    return total / o
