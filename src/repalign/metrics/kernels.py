@@ -32,6 +32,9 @@ def cumulative_power(kernel: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
     the result [n] is Σ_{γ ≤ k} ‖a_γ‖² / Σ_γ ‖a_γ‖², the fraction of target
     power in the top k + 1 modes; the last entry is 1. (The L²_μ normalisation
     of the eigenfunctions scales every a_ρ alike and cancels in the ratio.)
+    Within a repeated eigenvalue, e.g. the null space of a rank-N_ℓ layer
+    kernel, the split of power between modes depends on the eigenbasis
+    ``eigh`` picks; the cumulative value at the end of such a block does not.
     """
     if targets.dim() == 1:
         targets = targets.unsqueeze(1)

@@ -1,0 +1,61 @@
+"""canatar2022 kernel-target alignment and cumulative power against naive formulas."""
+
+import numpy as np
+import pytest
+import torch
+
+from repalign.metrics import cumulative_power, kernel_alignment, linear_cka
+
+D = torch.float64
+
+
+def _rand(*shape, seed=0):
+    return torch.randn(*shape, dtype=D, generator=torch.Generator().manual_seed(seed))
+
+
+def test_kernel_alignment_matches_trace_formula():
+    x, y = _rand(20, 5), _rand(20, 3, seed=1)
+    k1, k2 = x @ x.T, y @ y.T
+    a, b = k1.numpy(), k2.numpy()
+    expected = np.trace(a @ b) / np.sqrt(np.trace(a @ a) * np.trace(b @ b))
+    assert float(kernel_alignment(k1, k2)) == pytest.approx(expected, rel=1e-12)
+    assert float(kernel_alignment(k1, 5 * k1)) == pytest.approx(1.0)
+
+
+def test_centered_kernel_alignment_is_cka():
+    x, y = _rand(30, 4, seed=2), _rand(30, 6, seed=3)
+    got = kernel_alignment(x @ x.T, y @ y.T, centered=True)
+    assert float(got) == pytest.approx(float(linear_cka(x, y)), rel=1e-10)
+    # a constant offset in the kernel changes KTA but not CKA
+    k, target = x @ x.T, y @ y.T
+    assert float(kernel_alignment(k + 10, target, centered=True)) == pytest.approx(float(got), rel=1e-10)
+    assert float(kernel_alignment(k + 10, target)) != pytest.approx(float(kernel_alignment(k, target)))
+
+
+def test_kernel_alignment_batched():
+    k = _rand(3, 8, 8, seed=4)
+    k = k @ k.transpose(1, 2)
+    out = kernel_alignment(k, k.flip(0), centered=True)
+    assert out.shape == (3,)
+    assert float(out[0]) == pytest.approx(float(kernel_alignment(k[0], k[2], centered=True)))
+
+
+def test_cumulative_power_matches_loop():
+    feats, targets = _rand(15, 20, seed=5), _rand(15, 3, seed=6)
+    kernel = feats @ feats.T  # full rank, distinct eigenvalues: the mode order is unambiguous
+    evals, vecs = np.linalg.eigh(kernel.numpy())
+    order = np.argsort(evals)[::-1]
+    power = [np.sum((vecs[:, i] @ targets.numpy()) ** 2) for i in order]
+    expected = np.cumsum(power) / np.sum(power)
+    got = cumulative_power(kernel, targets)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10)
+    assert float(got[-1]) == pytest.approx(1.0)
+    assert bool((got[1:] >= got[:-1] - 1e-12).all())
+
+
+def test_cumulative_power_target_on_top_mode():
+    feats = _rand(12, 4, seed=7)
+    kernel = feats @ feats.T
+    top = torch.linalg.eigh(kernel)[1][:, -1]
+    got = cumulative_power(kernel, 3 * top)  # 1-D targets allowed
+    np.testing.assert_allclose(got.numpy(), 1.0, rtol=1e-10)
