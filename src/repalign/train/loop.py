@@ -1,0 +1,177 @@
+"""One readable training loop for every experiment in the suite.
+
+The loop knows nothing about architectures or datasets. It takes a model, a
+``loss_fn(model, batch_indices)`` that returns one loss per stacked model (or a scalar),
+and an ``EpochSampler`` over device-resident data. It handles the optimiser, the lr
+schedule, non-finite losses, a progress bar, and checkpoints from which a killed run
+resumes to bit-identical final weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from repalign.errors import NonFiniteLoss
+from repalign.train.sampler import EpochSampler
+
+log = logging.getLogger(__name__)
+
+SCHEDULES = ("constant", "thirds", "linear", "cosine")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimiser and lr schedule.
+
+    ``schedule``: ``constant``; ``thirds`` divides the lr by 3 at 1/3 and 2/3 of the
+    steps (maennel2020 App. A); ``linear`` decays linearly to 0 (canatar2022);
+    ``cosine`` anneals to 0.
+    """
+
+    name: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+
+    def __post_init__(self):
+        if self.name not in ("adam", "adamw", "sgd"):
+            raise ValueError(f"unknown optimiser '{self.name}'; choose adam, adamw or sgd")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown lr schedule '{self.schedule}'; choose one of {SCHEDULES}")
+
+
+def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
+    if cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    cls = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
+    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """Multiplier of the base lr at ``step`` of ``total``."""
+    frac = step / max(total, 1)
+    if schedule == "thirds":
+        return 1.0 if frac < 1 / 3 else (1 / 3 if frac < 2 / 3 else 1 / 9)
+    if schedule == "linear":
+        return 1.0 - frac
+    if schedule == "cosine":
+        return 0.5 * (1.0 + np.cos(np.pi * frac))
+    return 1.0
+
+
+class Callback(Protocol):
+    """Called after every optimiser step; may also define ``state_dict``/``load_state_dict``."""
+
+    def __call__(self, step: int, model: torch.nn.Module) -> None: ...
+
+
+@dataclass
+class TrainLog:
+    """Per-step training losses, shape ``[steps, n_models]``, and where the run resumed."""
+
+    losses: np.ndarray
+    resumed_from_step: int | None
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(
+    model: torch.nn.Module,
+    loss_fn: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor],
+    sampler: EpochSampler,
+    steps: int,
+    optim: OptimConfig,
+    *,
+    checkpoint: Path | None = None,
+    checkpoint_every: int = 1000,
+    callback: Callback | None = None,
+    check_every: int = 100,
+    desc: str = "train",
+) -> TrainLog:
+    """Train ``model`` for ``steps`` optimiser steps and return the loss history.
+
+    With ``checkpoint`` set, the full state (model, optimiser, sampler, RNG, callback,
+    history) is written atomically every ``checkpoint_every`` steps, and an existing
+    checkpoint is resumed from. The checkpoint is removed once training finishes.
+    Losses are checked for NaN/inf every ``check_every`` steps (one device sync each);
+    a non-finite loss raises ``NonFiniteLoss`` naming the step.
+    """
+    optimizer = make_optimizer(model.parameters(), optim)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(optim.schedule, s, steps))
+    device = next(model.parameters()).device
+    history = None
+    start, resumed = 0, None
+
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        sampler.load_state_dict(state["sampler"])
+        torch.set_rng_state(state["rng_cpu"])
+        if state.get("rng_cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        if callback is not None and hasattr(callback, "load_state_dict"):
+            callback.load_state_dict(state["callback"])
+        history = state["history"].to(device)
+        start = resumed = state["step"]
+        log.info("%s: resumed from %s at step %d/%d", desc, checkpoint, start, steps)
+
+    def save_checkpoint(step: int) -> None:
+        _atomic_save({
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "callback": callback.state_dict() if hasattr(callback, "state_dict") else None,
+            "history": history, "step": step,
+        }, Path(checkpoint))
+
+    def check_finite(upto: int, bar) -> None:
+        window = history[: upto]
+        if not bool(torch.isfinite(window).all()):
+            bad = int((~torch.isfinite(window)).any(dim=1).nonzero()[0])
+            if checkpoint is not None:
+                Path(checkpoint).unlink(missing_ok=True)
+            raise NonFiniteLoss(
+                f"{desc}: the loss became non-finite at step {bad} (optimiser {optim.name}, "
+                f"lr {optim.lr}). Nothing was written. Lower the learning rate or check the inputs.")
+        bar.set_postfix(loss=f"{float(history[upto - 1].mean()):.4g}")
+
+    model.train()
+    with tqdm(total=steps, initial=start, desc=desc, mininterval=5, dynamic_ncols=True) as bar:
+        for step in range(start, steps):
+            idx = sampler.next()
+            losses = loss_fn(model, idx).reshape(-1)
+            if history is None:
+                history = torch.empty(steps, losses.numel(), device=device)
+            history[step] = losses.detach()
+            optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            optimizer.step()
+            scheduler.step()
+            if callback is not None:
+                callback(step + 1, model)
+            done = step + 1
+            if done % check_every == 0 or done == steps:
+                check_finite(done, bar)
+            if checkpoint is not None and done % checkpoint_every == 0 and done < steps:
+                save_checkpoint(done)
+            bar.update(1)
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
+    return TrainLog(losses=history.cpu().numpy(), resumed_from_step=resumed)
