@@ -1,0 +1,5 @@
+import sys
+
+from repalign.cli import main
+
+sys.exit(main())

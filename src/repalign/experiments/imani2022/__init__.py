@@ -1,0 +1,3 @@
+"""imani2022: Representation Alignment in Neural Networks (Imani, Hu, White; TMLR 2022)."""
+
+from repalign.experiments.imani2022 import peaks  # noqa: F401  (registers steps)

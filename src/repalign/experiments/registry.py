@@ -1,0 +1,109 @@
+"""The registry of runnable steps: trained models shared between figures, and artifacts.
+
+An *artifact* is one figure or table of a paper (``fig10``, ``table1``); it writes
+``results/<paper>/<artifact>.json``. A *model* is a trained network that several artifacts
+reuse (``results/<paper>/models/<name>.pt``), so re-plotting or adding a figure never
+retrains. Each step carries its per-tier settings and per-tier resources in one place;
+the Snakefile builds its rules from this registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+TIERS = ("smoke", "quick", "paper")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one job of a step asks a scheduler for."""
+
+    runtime_min: int
+    mem_mb: int = 2000
+    gpu: int = 0
+    cpus: int = 1
+
+
+@dataclass(frozen=True)
+class Tiered:
+    """Settings (or resources) for the three tiers of one step."""
+
+    smoke: Any
+    quick: Any
+    paper: Any
+
+    def __getitem__(self, tier: str):
+        if tier not in TIERS:
+            raise ValueError(f"unknown tier '{tier}'; choose one of {TIERS}")
+        return getattr(self, tier)
+
+
+@dataclass
+class Context:
+    """Everything a step function receives: settings for the chosen tier, device, seeds, paths."""
+
+    paper: str
+    name: str
+    tier: str
+    settings: Any
+    device: torch.device
+    seeds: list[int]
+    data_root: Path
+    cache_dir: Path
+    download: bool = False
+    inputs: dict[str, Path] = field(default_factory=dict)
+    checkpoint: Path | None = None
+
+    def load_model(self, name: str) -> dict:
+        """Load a trained model produced by another step (declared in ``needs``)."""
+        from repalign.experiments.storage import load_model_file
+
+        if name not in self.inputs:
+            raise KeyError(f"{self.paper}/{self.name} did not declare model '{name}' in needs=")
+        return load_model_file(self.inputs[name], self.device)
+
+
+@dataclass(frozen=True)
+class Step:
+    paper: str
+    name: str
+    kind: str  # "artifact" or "model"
+    func: Callable[[Context], Any]
+    settings: Tiered
+    resources: Tiered
+    needs: tuple[str, ...] = ()
+
+    def settings_for(self, tier: str, n_seeds: int | None = None):
+        settings = self.settings[tier]
+        if n_seeds is not None and hasattr(settings, "n_runs"):
+            settings = replace(settings, n_runs=n_seeds)
+        return settings
+
+
+ARTIFACTS: dict[tuple[str, str], Step] = {}
+MODELS: dict[tuple[str, str], Step] = {}
+
+
+def _register(table: dict, kind: str, paper: str, name: str, settings: Tiered,
+              resources: Tiered, needs=()):
+    def decorate(func):
+        key = (paper, name)
+        if key in table:
+            raise ValueError(f"{kind} {paper}/{name} is registered twice")
+        table[key] = Step(paper, name, kind, func, settings, resources, tuple(needs))
+        return func
+    return decorate
+
+
+def artifact(paper: str, name: str, *, settings: Tiered, resources: Tiered, needs=()):
+    """Register ``func(ctx) -> Result`` as the experiment behind figure/table ``name``."""
+    return _register(ARTIFACTS, "artifact", paper, name, settings, resources, needs)
+
+
+def model(paper: str, name: str, *, settings: Tiered, resources: Tiered):
+    """Register ``func(ctx) -> dict`` that trains a model reused by several artifacts."""
+    return _register(MODELS, "model", paper, name, settings, resources)

@@ -1,0 +1,65 @@
+"""Figures from result files only: ``draw`` never retrains or recomputes a metric.
+
+Each paper module registers ``plotter(paper, artifact)`` functions taking the result
+record and its arrays and returning a matplotlib figure. A ``not_run`` result gives a
+placeholder figure that states the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from repalign.results import read_arrays, read_result  # noqa: E402
+
+PLOTTERS: dict[tuple[str, str], Callable] = {}
+
+
+def plotter(paper: str, artifact: str):
+    def decorate(func):
+        PLOTTERS[(paper, artifact)] = func
+        return func
+    return decorate
+
+
+def _placeholder(record: dict) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 2.5))
+    ax.axis("off")
+    reason = textwrap.fill(str(record.get("reason")), 80)
+    ax.text(0.0, 0.5, f"{record['paper']} {record['artifact']}: not run\n\n{reason}",
+            va="center", ha="left", fontsize=9, family="monospace")
+    return fig
+
+
+def _save(fig: plt.Figure, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path in (out, out.with_suffix(".pdf")):
+        tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
+        os.replace(tmp, path)
+    plt.close(fig)
+
+
+def draw(paper: str, artifact: str, result_path: Path, out: Path) -> None:
+    """Write ``out`` (PNG) and the PDF beside it from ``result_path``."""
+    from repalign.plots import imani2022  # noqa: F401  (registers plotters)
+
+    record = read_result(result_path)
+    sns.set_theme(style="whitegrid", context="paper")
+    if record["status"] != "ok":
+        fig = _placeholder(record)
+    else:
+        if (paper, artifact) not in PLOTTERS:
+            raise KeyError(f"no plotter registered for {paper}/{artifact}")
+        fig = PLOTTERS[(paper, artifact)](record, read_arrays(result_path))
+        fig.suptitle(f"{paper} {artifact} ({record['tier']} tier, {len(record['seeds'])} runs)",
+                     fontsize=9, y=1.02)
+    _save(fig, Path(out))

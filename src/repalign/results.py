@@ -1,0 +1,87 @@
+"""Result files: ``<artifact>.json`` (metrics by name, settings, provenance) and ``.npz`` arrays.
+
+Both are written atomically (temp file, then rename), so a killed job never leaves a
+file that looks complete. A result with ``status: not_run`` records why the experiment
+could not run (e.g. a missing dataset); it has no metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repalign.errors import RepalignError
+
+
+@dataclass
+class Result:
+    """What an experiment returns: flat metrics, arrays for plotting, and notes."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def flatten(nested: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    flat = {}
+    for key, value in nested.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        write(fh)
+    os.replace(tmp, path)
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, (np.floating, np.integer)):
+        return _json_safe(value.item())
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_result(json_path: Path, record: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Write the arrays (``.npz`` beside the JSON) first, then the JSON record."""
+    json_path = Path(json_path)
+    npz_path = json_path.with_suffix(".npz")
+    _atomic_write_bytes(npz_path, lambda fh: np.savez_compressed(fh, **arrays))
+    text = json.dumps(_json_safe(record), indent=2, sort_keys=False, allow_nan=False)
+    _atomic_write_bytes(json_path, lambda fh: fh.write(text.encode()))
+
+
+def read_result(json_path: Path) -> dict:
+    """Load a result record; a truncated or non-JSON file raises a clear error."""
+    try:
+        record = json.loads(Path(json_path).read_text())
+    except json.JSONDecodeError as exc:
+        raise RepalignError(
+            f"result file {json_path} is corrupt ({exc}). Delete it and re-run its rule.") from exc
+    for key in ("paper", "artifact", "status", "tier"):
+        if key not in record:
+            raise RepalignError(f"result file {json_path} has no '{key}' field; re-run its rule.")
+    return record
+
+
+def read_arrays(json_path: Path) -> dict[str, np.ndarray]:
+    with np.load(Path(json_path).with_suffix(".npz")) as data:
+        return {k: data[k] for k in data.files}
