@@ -1,0 +1,90 @@
+# Configuration, validation and the registry the rules are built from.
+import json
+import shlex
+
+import yaml
+from snakemake.utils import validate
+
+from repalign.experiments import ARTIFACTS, MODELS
+
+
+try:
+    validate(config, schema="../schemas/config.schema.yaml")
+except Exception as exc:
+    raise ValueError(
+        "config/config.yaml (or --config) is invalid: "
+        f"{exc}\nSee workflow/schemas/config.schema.yaml for every allowed key."
+    ) from None
+
+TIER = config["tier"]
+PAPER_TARGETS = "paper_targets.yaml"
+with open(workflow.source_path("../../paper_targets.yaml")) as _fh:
+    TARGETS = yaml.safe_load(_fh)
+PAPERS = list(TARGETS)
+
+
+def result_path(paper, artifact):
+    return f"results/{paper}/{artifact}.json"
+
+
+def model_path(paper, name):
+    return f"results/{paper}/models/{name}.pt"
+
+
+def figure_path(paper, artifact):
+    return f"figures/{paper}/{artifact}.png"
+
+
+ALL_RESULTS = [result_path(p, a) for p, a in sorted(ARTIFACTS)]
+ALL_FIGURES = [figure_path(p, a) for p, a in sorted(ARTIFACTS)]
+
+
+def step_resources(table, key):
+    """Resources of the step behind a job, at the configured tier (see repalign.experiments)."""
+
+    def get(wildcards):
+        step = table[(wildcards.paper, wildcards.name)]
+        return getattr(step.resources[TIER], key)
+
+    return get
+
+
+def step_options():
+    """The options every train/run job passes to `python -m repalign`."""
+    opts = [
+        f"--tier {TIER}",
+        f"--device {config['device']}",
+        f"--seed {config['seed']}",
+        f"--missing-data {config['missing_data']}",
+    ]
+    if config["n_seeds"] is not None:
+        opts.append(f"--n-seeds {config['n_seeds']}")
+    if config["data_root"] is not None:
+        opts.append(f"--data-root {shlex.quote(str(config['data_root']))}")
+    if config["cache_dir"] is not None:
+        opts.append(f"--cache-dir {shlex.quote(str(config['cache_dir']))}")
+    if config["download"]:
+        opts.append("--download")
+    return " ".join(opts)
+
+
+STEP_OPTIONS = step_options()
+
+
+def needed_models(wildcards):
+    step = ARTIFACTS[(wildcards.paper, wildcards.name)]
+    return {m: model_path(wildcards.paper, m) for m in step.needs}
+
+
+def input_options(wildcards, input):
+    return " ".join(f"--input {name}={path}" for name, path in input.items())
+
+
+def caption_text(wildcards):
+    """Title, source and targets of an artifact, for its report caption."""
+    art = TARGETS[wildcards.paper]["artifacts"][wildcards.name]
+    lines = [f"{wildcards.paper} {wildcards.name}: {art.get('title', '')}", ""]
+    for t in art.get("targets") or []:
+        what = t.get("claim") or f"{t['metric']} = {t.get('paper_value')}"
+        lines.append(f"- {t['id']}: {what} ({t.get('source', '')})")
+    return "\n".join(lines)
