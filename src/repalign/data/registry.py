@@ -196,9 +196,10 @@ def _download(spec: DatasetSpec, root: Path, split: str) -> None:
     while not p.exists():
         created.append(p)
         p = p.parent
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".repalign-download-", dir=root))
+    tmp = None
     try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".repalign-download-", dir=root))
         cls(root=str(tmp), train=(split == "train"), download=True)
         produced = tmp / spec.torchvision_dir
         if not produced.is_dir():
@@ -210,7 +211,8 @@ def _download(spec: DatasetSpec, root: Path, split: str) -> None:
             for name in files:
                 os.replace(Path(dirpath) / name, target_dir / name)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         for p in created:  # deepest first
             try:
                 p.rmdir()
