@@ -228,6 +228,32 @@ def test_cifar_layout_order_and_jpeg_zip_cache(tmp_path):
     assert len(list((cache / "cifar10").glob("test-*.json"))) == 2
 
 
+def test_jpeg_zip_decoders_agree_and_damage_is_named(tmp_path):
+    x, y = _cifar_images(3, 10, seed=7, smooth=True)
+    root = tmp_path / "root"
+    zpath = root / "cifar10-jpeg" / "train.zip"
+    _write_class_zip(zpath, "train", x, y, CIFAR10_CLASSES, fmt="JPEG")
+    tv = load_dataset("cifar10", root=root, cache_dir=tmp_path / "c1", decoder="torchvision")
+    pil = load_dataset("cifar10", root=root, cache_dir=tmp_path / "c2", decoder="pil", workers=1)
+    assert torch.equal(tv.x, pil.x) and torch.equal(tv.y, pil.y)
+    # one flipped byte inside a STORED member: the CRC check names it
+    raw = bytearray(zpath.read_bytes())
+    with zipfile.ZipFile(zpath) as zf:
+        info = zf.getinfo("train/bird/0001.jpg")
+    raw[info.header_offset + 30 + len(info.filename) + info.compress_size // 2] ^= 0xFF
+    zpath.write_bytes(bytes(raw))
+    with pytest.raises(CorruptDataset, match="train/bird/0001.jpg"):
+        load_dataset("cifar10", root=root, cache_dir=tmp_path / "c3")
+    # a member that is not an image at all (valid CRC): named as well, by either decoder
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("train/cat/0000.jpg", b"not a jpeg")
+        zf.writestr("train/dog/0000.jpg", b"also not")
+    for decoder in ("auto", "pil"):
+        with pytest.raises(CorruptDataset, match="train/cat/0000.jpg"):
+            load_dataset("cifar10", root=root, cache_dir=tmp_path / "c4", decoder=decoder, workers=1)
+    assert not list((tmp_path / "c4").rglob("*.npy"))
+
+
 def test_cifar100_pickles_first_then_zip(tmp_path):
     classes = [f"c{i:02d}" for i in range(100)]
     x, y = _cifar_images(1, 100, seed=6)

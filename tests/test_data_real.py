@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from repalign.data import load_dataset, to_float
 
@@ -65,5 +69,11 @@ def test_cifar10_test_real_and_cache(cache_dir):
     assert "from cache" in warm.source
     assert torch.equal(warm.x, cold.x) and torch.equal(warm.y, cold.y)
     assert warm_s < cold_s
+    # the batched torchvision decode is pixel-identical to Pillow's
+    with zipfile.ZipFile(root / "cifar10-jpeg" / "test.zip") as zf:
+        names = sorted(n for n in zf.namelist() if n.endswith(".jpg"))
+        for i in range(0, 10_000, 997):
+            ref = np.array(Image.open(io.BytesIO(zf.read(names[i]))).convert("RGB"))
+            assert torch.equal(cold.x[i].permute(1, 2, 0), torch.from_numpy(ref)), names[i]
     f = to_float(warm.x[:100])
     assert f.min() >= -1.0 and f.max() <= 1.0

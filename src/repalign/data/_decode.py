@@ -10,8 +10,10 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import struct
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +123,69 @@ def decode_many(kind: str, container, names, size: int | None = None,
     if len(shapes) > 1:
         raise CorruptDataset(f"{container}: images of different sizes {sorted(shapes)}")
     return np.concatenate(parts, axis=0)
+
+
+def read_zip_members(zip_path, members) -> tuple[bytes, list[tuple[int, int]]]:
+    """The raw bytes of zip members: ``(buffer, [(start, end), ...])`` in ``members`` order.
+
+    ``members``: ZipInfo objects of this zip (as from ``ZipFile.infolist()``) or names.
+    STORED members are sliced straight out of one read of the whole file (cheap: no
+    per-member file access, no second parse of the central directory); compressed ones are
+    inflated through ``zipfile``. Every member's CRC-32 is checked, so a damaged byte raises
+    CorruptDataset naming the member.
+    """
+    members = list(members)
+    if all(isinstance(m, zipfile.ZipInfo) and m.compress_type == zipfile.ZIP_STORED for m in members):
+        infos = members
+        with open(zip_path, "rb") as f:
+            buffer = f.read()
+        spans = []
+        for info in infos:
+            off = info.header_offset
+            head = buffer[off:off + 30]
+            if len(head) < 30 or head[:4] != b"PK\x03\x04":
+                raise CorruptDataset(f"{zip_path}: member {info.filename}: bad local header")
+            name_len, extra_len = struct.unpack("<HH", head[26:30])
+            start = off + 30 + name_len + extra_len
+            spans.append((start, start + info.compress_size))
+    else:
+        try:
+            zf = zipfile.ZipFile(zip_path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise CorruptDataset(f"{zip_path}: not a readable zip ({exc})") from exc
+        with zf:
+            infos = [m if isinstance(m, zipfile.ZipInfo) else zf.getinfo(m) for m in members]
+            parts, spans, pos = [], [], 0
+            for info in infos:
+                try:
+                    data = zf.read(info)
+                except (zipfile.BadZipFile, OSError, zlib.error) as exc:
+                    raise CorruptDataset(f"{zip_path}: member {info.filename} unreadable ({exc})") from exc
+                parts.append(data)
+                spans.append((pos, pos + len(data)))
+                pos += len(data)
+            buffer = b"".join(parts)
+    view = memoryview(buffer)
+    for info, (a, b) in zip(infos, spans):
+        if b > len(buffer) or zlib.crc32(view[a:b]) != info.CRC:
+            raise CorruptDataset(f"{zip_path}: member {info.filename} is damaged (CRC mismatch)")
+    return buffer, spans
+
+
+def read_files(paths) -> tuple[bytes, list[tuple[int, int]]]:
+    """The contents of ``paths`` concatenated: ``(buffer, [(start, end), ...])``."""
+    parts, spans, pos = [], [], 0
+    for p in paths:
+        data = Path(p).read_bytes()
+        parts.append(data)
+        spans.append((pos, pos + len(data)))
+        pos += len(data)
+    return b"".join(parts), spans
+
+
+def decode_buffer(data: bytes, where: str, size: int | None = None) -> np.ndarray:
+    """One image from its encoded bytes, as ``[H, W, 3]`` uint8 (Pillow)."""
+    return _decode_one(bytes(data), size, where)
 
 
 def list_image_files(folder: Path) -> list[Path]:

@@ -6,8 +6,9 @@ Layouts, first match wins:
 
 A class-folder zip holds ``<split>/<class>/<file>.jpg`` (PNG also accepted); classes
 sorted alphabetically give labels 0..K-1 (CIFAR's own order for both datasets), and the
-images are ordered by class, then by member name. Decoding a zip takes seconds per 10k
-images, so the decoded ``uint8 [N, 3, 32, 32]`` array is cached as .npy in the cache dir
+images are ordered by class, then by member name. JPEG members are decoded in batches by
+``torchvision.io.decode_jpeg`` (other formats by Pillow over a process pool); either way
+decoding costs seconds, so the decoded ``uint8 [N, 3, 32, 32]`` array is cached as .npy in the cache dir
 (see :mod:`.cache`); the pickles load in well under a second and are not cached.
 CIFAR-100 labels are the 100 fine labels.
 """
@@ -25,7 +26,8 @@ import torch
 from repalign.errors import CorruptDataset
 
 from ._common import NotFound, Request
-from ._decode import IMAGE_SUFFIXES, decode_many
+from . import _fastjpeg
+from ._decode import IMAGE_SUFFIXES, decode_many, read_zip_members
 from .cache import ArrayCache
 from .splits import ImageSplit
 
@@ -90,8 +92,8 @@ def load_pickles(folder: Path, files: list[str], meta: str, names_key: bytes,
     return np.ascontiguousarray(np.concatenate(xs)), y, classes
 
 
-def list_class_zip(zip_path: Path) -> tuple[list[str], list[str], np.ndarray]:
-    """(member names in load order, sorted class names, labels) of a class-folder zip."""
+def list_class_zip(zip_path: Path) -> tuple[list, list[str], np.ndarray]:
+    """(members in load order as ZipInfo, sorted class names, labels) of a class-folder zip."""
     try:
         with zipfile.ZipFile(zip_path) as zf:
             infos = zf.infolist()
@@ -104,17 +106,37 @@ def list_class_zip(zip_path: Path) -> tuple[list[str], list[str], np.ndarray]:
             continue
         if any(part.startswith(".") or part == "__MACOSX" for part in p.parts):
             continue
-        members.append((p.parts[-2], info.filename))
+        members.append((p.parts[-2], info.filename, info))
     if not members:
         raise CorruptDataset(f"{zip_path}: no <class>/<image> members found")
-    members.sort()
-    classes = sorted({c for c, _ in members})
+    members.sort(key=lambda m: m[:2])
+    classes = sorted({m[0] for m in members})
     index = {c: i for i, c in enumerate(classes)}
-    labels = np.array([index[c] for c, _ in members], dtype=np.int64)
-    return [m for _, m in members], classes, labels
+    labels = np.array([index[m[0]] for m in members], dtype=np.int64)
+    return [m[2] for m in members], classes, labels
 
 
-def load_class_zip(zip_path: Path, name: str, split: str, cache_dir, workers=None):
+def decode_class_zip(zip_path: Path, members: list, workers=None, decoder: str = "auto"):
+    """``(x [N, 3, H, W] uint8, decoder used)`` for ``members`` (ZipInfo) of a zip.
+
+    decoder: "torchvision" (batched ``decode_jpeg``; JPEG members only), "pil" (Pillow,
+    over a process pool), or "auto" (torchvision when every member is a JPEG and
+    torchvision's image ops are available, else Pillow).
+    """
+    if decoder not in ("auto", "torchvision", "pil"):
+        raise ValueError(f"decoder must be 'auto', 'torchvision' or 'pil', not {decoder!r}")
+    names = [m.filename for m in members]
+    all_jpeg = all(n.lower().endswith(_fastjpeg.JPEG_SUFFIXES) for n in names)
+    if decoder == "torchvision" or (decoder == "auto" and all_jpeg and _fastjpeg.available()):
+        buffer, spans = read_zip_members(zip_path, members)
+        where = [f"{zip_path}:{n}" for n in names]
+        return _fastjpeg.decode_jpegs(buffer, spans, where, workers), "torchvision.io.decode_jpeg"
+    hwc = decode_many("zip", str(zip_path), names, workers=workers)
+    return np.ascontiguousarray(hwc.transpose(0, 3, 1, 2)), "Pillow"
+
+
+def load_class_zip(zip_path: Path, name: str, split: str, cache_dir, workers=None,
+                   decoder: str = "auto"):
     """Decode (or fetch from cache) a class-folder zip.
 
     Returns ``(x NCHW uint8, y int64, classes, lossy, from_cache)``; lossy: any JPEG member.
@@ -124,19 +146,18 @@ def load_class_zip(zip_path: Path, name: str, split: str, cache_dir, workers=Non
     if hit is not None:
         arrays, meta = hit
         return arrays["x"], arrays["y"], meta["classes"], meta["lossy"], True
-    names, classes, labels = list_class_zip(zip_path)
-    lossy = any(n.lower().endswith((".jpg", ".jpeg")) for n in names)
+    members, classes, labels = list_class_zip(zip_path)
+    lossy = any(m.filename.lower().endswith((".jpg", ".jpeg")) for m in members)
     t0 = time.perf_counter()
-    hwc = decode_many("zip", str(zip_path), names, workers=workers)
-    x = np.ascontiguousarray(hwc.transpose(0, 3, 1, 2))
+    x, used = decode_class_zip(zip_path, members, workers, decoder)
     cache.save({"x": x, "y": labels},
-               {"classes": classes, "lossy": lossy, "source": str(zip_path), "members": len(names),
-                "decode_seconds": round(time.perf_counter() - t0, 3)})
+               {"classes": classes, "lossy": lossy, "source": str(zip_path), "members": len(members),
+                "decoder": used, "decode_seconds": round(time.perf_counter() - t0, 3)})
     return x, labels, classes, lossy, False
 
 
 def load_cifar(req: Request) -> ImageSplit:
-    opts = req.take_options(workers=None)
+    opts = req.take_options(workers=None, decoder="auto")
     spec = PICKLES[req.name]
     tried = []
     for layout in ORDER[req.name]:
@@ -144,7 +165,8 @@ def load_cifar(req: Request) -> ImageSplit:
             zip_path = req.root / ZIP_DIRS[req.name] / f"{req.split}.zip"
             if zip_path.is_file():
                 x, y, classes, lossy, hit = load_class_zip(zip_path, req.name, req.split,
-                                                           req.cache_dir, opts["workers"])
+                                                           req.cache_dir, opts["workers"],
+                                                           opts["decoder"])
                 kind = "JPEG re-encoding" if lossy else "image-file copy"
                 note = ", lossy: not the original pickles" if lossy else ""
                 return ImageSplit(

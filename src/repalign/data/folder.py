@@ -24,7 +24,7 @@ from repalign.errors import CorruptDataset
 from ._common import NotFound, Request
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity equality: tensors have no truth value
 class FolderSplit:
     """A split read lazily from class folders. ``dataset[i]`` -> ``(image, label)``."""
 

@@ -21,7 +21,7 @@ from .paths import DATA_ENV, POINT_AT_LOCAL_COPY, resolve_cache_dir, resolve_dat
 from .tiny_imagenet import load_tiny_imagenet
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DatasetSpec:
     """One registry entry.
 

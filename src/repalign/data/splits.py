@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity equality: tensors have no truth value
 class ImageSplit:
     """One split of a dataset, held as whole tensors.
 
