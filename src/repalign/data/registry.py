@@ -247,8 +247,9 @@ def load_dataset(
     layout first. Other datasets ignore the flag.
 
     domain: the Office-31 domain (amazon/dslr/webcam or A/D/W); an error for other datasets.
-    options: loader-specific (office31: ``size``=224; zip/folder decoders: ``workers``;
-    imagenet: ``transform``).
+    options: loader-specific. office31: ``size`` (224), ``workers``; cifar10/cifar100
+    class-folder zips: ``workers``, ``decoder`` ("auto" | "torchvision" | "pil");
+    tiny_imagenet: ``workers``; imagenet: ``transform``. Others take none.
 
     Raises ValueError for an unknown name or split, DatasetMissing (dataset name, every
     path tried, how to obtain it) when no layout is present, CorruptDataset for a file
