@@ -125,6 +125,8 @@ def decode_class_zip(zip_path: Path, members: list, workers=None, decoder: str =
     """
     if decoder not in ("auto", "torchvision", "pil"):
         raise ValueError(f"decoder must be 'auto', 'torchvision' or 'pil', not {decoder!r}")
+    if decoder == "torchvision" and not _fastjpeg.available():
+        raise RuntimeError("decoder='torchvision' asked for, but torchvision.io.decode_jpeg is unavailable")
     names = [m.filename for m in members]
     all_jpeg = all(n.lower().endswith(_fastjpeg.JPEG_SUFFIXES) for n in names)
     if decoder == "torchvision" or (decoder == "auto" and all_jpeg and _fastjpeg.available()):
