@@ -128,16 +128,20 @@ def _full_kernel(fac: _Factors) -> torch.Tensor:
     if fac.forward is None:
         return k
     gram = fac.forward @ fac.forward.T
-    return (k.view(n, o, n, o) * gram[:, None, :, None]).view(n * o, n * o)
+    k.view(n, o, n, o).mul_(gram[:, None, :, None])
+    return k
 
 
 def _target_alignment(kernel: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """ỸᵀKỸ / (‖CKC‖_F ‖Ỹ‖²) with Ỹ = C vec(Y), lou2022 Eq. 7."""
+    """ỸᵀKỸ / (‖CKC‖_F ‖Ỹ‖²) with Ỹ = C vec(Y), lou2022 Eq. 7.
+
+    Centres ``kernel`` in place (callers pass a kernel they own) to spare two
+    [n·o, n·o] copies; ỸᵀKỸ = ỸᵀCKCỸ since CỸ = Ỹ.
+    """
     y = y.reshape(-1)
     y = y - y.mean()
-    centred = kernel - kernel.mean(0, keepdim=True)
-    centred = centred - centred.mean(1, keepdim=True)
-    return (y @ kernel @ y) / (torch.linalg.matrix_norm(centred) * y.pow(2).sum())
+    kernel.sub_(kernel.mean(0, keepdim=True)).sub_(kernel.mean(1, keepdim=True))
+    return (y @ kernel @ y) / (torch.linalg.matrix_norm(kernel) * y.pow(2).sum())
 
 
 def layer_tangent_alignment(

@@ -1,0 +1,152 @@
+"""Speed benchmarks of the fast metric paths against their naive references.
+
+    python -m repalign.bench metrics            # the sizes recorded in docs/performance.md
+    python -m repalign.bench metrics --n 64 --epochs 10 --cka-n 256   # a quick run
+
+Prints, in one run, the wall-clock ratio naive / fast for
+
+1. lou2022 layer tangent alignment: ``method="fast"`` (forward ⊙ backward
+   Grams) vs ``method="jacobian"`` (per-example Jacobians, K_l = J_l J_lᵀ),
+   on a ReLU MLP of the given depth (number of nn.Linear layers) and width;
+2. the sharon2024 epoch×epoch CKA matrix: per-epoch centred Grams plus one
+   ``cka_matrix`` product vs the E×E loop of ``linear_cka`` over per-epoch
+   features. The ratio for a loop over the E(E+1)/2 upper-triangle pairs only
+   is derived from the same per-pair time and printed as well.
+
+Fast paths are timed as the best of ``--repeats`` runs after one warm-up; the
+naive references run once. Nothing is asserted: this is not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from repalign.metrics import (
+    centered_normalized_gram,
+    cka_matrix,
+    layer_tangent_alignment,
+    linear_cka,
+)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _best_time(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
+    fn()  # warm-up
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def _once(fn: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def bench_tangent(args: argparse.Namespace, dtype: torch.dtype) -> None:
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    widths = [args.in_features] + [args.width] * (args.depth - 1)
+    layers: list[nn.Module] = []
+    for fan_in, fan_out in zip(widths, widths[1:] + [args.outputs]):
+        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+    model = nn.Sequential(*layers[:-1]).to(dtype)
+    x = torch.randn(args.n, args.in_features, dtype=dtype, generator=gen)
+    y = torch.eye(args.outputs, dtype=dtype)[torch.randint(0, args.outputs, (args.n,), generator=gen)]
+    print(
+        f"tangent alignment: MLP depth {args.depth} (nn.Linear layers), width {args.width}, "
+        f"input {args.in_features}, n = {args.n}, outputs = {args.outputs}, {dtype}"
+    )
+    fast_s, fast = _best_time(lambda: layer_tangent_alignment(model, x, y, "fast"), args.repeats)
+    print(f"  fast      {fast_s:9.3f} s")
+    if args.skip_naive:
+        return
+    naive_s, naive = _once(lambda: layer_tangent_alignment(model, x, y, "jacobian"))
+    err = max(abs(float(fast[k] - naive[k])) / abs(float(naive[k])) for k in fast)
+    print(f"  jacobian  {naive_s:9.3f} s")
+    print(f"  ratio jacobian/fast = {naive_s / fast_s:.1f}x   (max relative difference {err:.1e})")
+
+
+def bench_cka(args: argparse.Namespace, dtype: torch.dtype) -> None:
+    gen = torch.Generator().manual_seed(1)
+    drift = torch.randn(args.cka_n, args.features, dtype=dtype, generator=gen)
+    feats = [
+        torch.randn(args.cka_n, args.features, dtype=dtype, generator=gen) + 0.1 * e * drift
+        for e in range(args.epochs)
+    ]
+    print(f"CKA matrix: {args.epochs} epochs, n = {args.cka_n}, {args.features} features, {dtype}")
+
+    def fast() -> torch.Tensor:
+        return cka_matrix(centered_normalized_gram(f) for f in feats)
+
+    fast_s, matrix = _best_time(fast, args.repeats)
+    print(f"  grams + cka_matrix      {fast_s:9.3f} s")
+    if args.skip_naive:
+        return
+
+    def loop() -> torch.Tensor:
+        out = torch.empty(args.epochs, args.epochs, dtype=dtype)
+        for a in range(args.epochs):
+            for b in range(args.epochs):
+                out[a, b] = linear_cka(feats[a], feats[b])
+        return out
+
+    naive_s, reference = _once(loop)
+    err = float((matrix - reference).abs().max())
+    pairs, half = args.epochs**2, args.epochs * (args.epochs + 1) // 2
+    print(f"  E x E linear_cka loop   {naive_s:9.3f} s   ({pairs} pairs)")
+    print(f"  ratio loop/fast = {naive_s / fast_s:.1f}x   (max abs difference {err:.1e})")
+    print(
+        f"  ratio for an upper-triangle loop ({half} pairs, derived) = "
+        f"{naive_s * half / pairs / fast_s:.1f}x"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m repalign.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("suite", choices=["metrics"], help="which benchmark suite to run")
+    parser.add_argument("--depth", type=int, default=10, help="nn.Linear layers in the MLP")
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--in-features", type=int, default=256, help="MLP input size")
+    parser.add_argument("--n", type=int, default=256, help="examples for tangent alignment")
+    parser.add_argument("--outputs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=50, help="epochs in the CKA matrix")
+    parser.add_argument("--cka-n", type=int, default=1024, help="examples per epoch for CKA")
+    parser.add_argument("--features", type=int, default=512, help="features per epoch for CKA")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each fast path")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--only", choices=["tangent", "cka"], default=None)
+    parser.add_argument("--skip-naive", action="store_true", help="time the fast paths only")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dtype = getattr(torch, args.dtype)
+    print(f"CPU: {_cpu_model()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if args.only in (None, "tangent"):
+        bench_tangent(args, dtype)
+    if args.only in (None, "cka"):
+        bench_cka(args, dtype)
+
+
+if __name__ == "__main__":
+    main()
