@@ -1,0 +1,298 @@
+"""The workflow on a real SLURM cluster, through profiles/slurm.
+
+A single-node cluster (munged, slurmctld, slurmd from Debian's slurm-wlm and munge) is
+started on localhost by tests/slurm_cluster.py, as root, with its files in a temporary
+directory. The imani2022 smoke DAG (models peaks_h1, peaks_h3; artifacts fig10-12 and
+their plots) then runs in a copy of the workflow with
+
+    snakemake imani2022 --profile profiles/slurm  (+ test-only overrides, below)
+
+and one SLURM job is killed with ``scancel`` while it runs. Snakemake (keep-going, from
+the profile) finishes the rest and fails; running the same command again must finish
+the DAG by redoing only the killed job and what depends on it. Both invocations are one
+scenario (a module fixture) that the tests below inspect from different sides: one
+clean run plus one interrupted run would not fit the five minutes this test may take
+on two cores (every SLURM job starts two snakemake processes before its own command).
+
+Needs root and `apt-get install -y slurm-wlm munge`; skipped otherwise, except under
+CI=true, where a missing cluster fails. Run:  pytest -m slurm tests/test_slurm.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from slurm_cluster import ClusterUnavailable, SlurmCluster  # noqa: E402
+
+pytestmark = pytest.mark.slurm
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILE = REPO / "profiles" / "slurm"
+PAPER = "imani2022"
+MODELS = ("peaks_h1", "peaks_h3")
+ARTIFACTS = ("fig10", "fig11", "fig12")
+# Everything a checkout needs to run the workflow; profiles/ too, because snakemake
+# loads profiles/default from the working directory on top of --profile, as it does in
+# the repository root.
+WORKFLOW_PATHS = ("Snakefile", "workflow", "config", "paper_targets.yaml", "src", "envs",
+                  "profiles")
+# Per snakemake invocation; the whole module stays under five minutes on two cores.
+INVOCATION_TIMEOUT_S = 240
+
+
+# -- helpers ----------------------------------------------------------------------------
+def copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    for name in WORKFLOW_PATHS:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns(
+                "__pycache__", "*.egg-info", ".snakemake"))
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def job_env(base: dict[str, str]) -> dict[str, str]:
+    """The environment of snakemake and of its jobs (sbatch --export=ALL passes it on)."""
+    env = dict(base)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    data = os.environ.get("REPALIGN_DATA")
+    if data:  # e.g. /work/shared/data; imani2022 itself needs no dataset
+        env["REPALIGN_DATA"] = data
+    return env
+
+
+def snakemake_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", *args]
+
+
+@dataclass
+class Job:
+    jobid: int
+    rule: str
+    name: str  # the `name` wildcard ("" for rules without wildcards)
+    local: bool
+    slurm_id: str | None = None
+
+    @property
+    def step(self) -> tuple[str, str]:
+        return (self.rule, self.name)
+
+
+@dataclass
+class Invocation:
+    log: str
+    returncode: int
+    seconds: float
+    jobs: dict[int, Job] = field(default_factory=dict)
+    finished: set[int] = field(default_factory=set)
+
+    @classmethod
+    def parse(cls, log: str, returncode: int, seconds: float) -> "Invocation":
+        inv = cls(log, returncode, seconds)
+        # Job blocks as snakemake prints them:
+        #   rule train_model:            (localrule plot_artifact: for local rules)
+        #       ...
+        #       jobid: 3
+        #       wildcards: paper=imani2022, name=peaks_h1
+        block = re.compile(r"^(local)?rule (\w+):\n((?:[ \t]+\S.*\n)+)", re.M)
+        for m in block.finditer(log):
+            body = m.group(3)
+            jobid = re.search(r"^\s+jobid: (\d+)", body, re.M)
+            if not jobid:
+                continue
+            name = re.search(r"^\s+wildcards:.*\bname=(\w+)", body, re.M)
+            inv.jobs[int(jobid.group(1))] = Job(int(jobid.group(1)), m.group(2),
+                                                name.group(1) if name else "",
+                                                local=bool(m.group(1)))
+        for m in re.finditer(r"^Job (\d+) has been submitted with SLURM jobid (\d+)", log,
+                             re.M):
+            inv.jobs[int(m.group(1))].slurm_id = m.group(2)
+        inv.finished = {int(j) for j in re.findall(r"^Finished jobid: (\d+)", log, re.M)}
+        return inv
+
+    def steps(self, *, local: bool | None = None) -> set[tuple[str, str]]:
+        return {j.step for j in self.jobs.values() if local is None or j.local == local}
+
+    def submission_lines(self) -> list[str]:
+        return re.findall(r"^Job \d+ has been submitted with SLURM jobid .*$", self.log, re.M)
+
+
+def metrics_of(workdir: Path) -> dict[str, dict]:
+    out = {}
+    for artifact in ARTIFACTS:
+        result = json.loads((workdir / "results" / PAPER / f"{artifact}.json").read_text())
+        out[artifact] = {"status": result["status"], "metrics": result["metrics"]}
+    return out
+
+
+# -- fixtures ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        c.start()
+    except ClusterUnavailable as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but the SLURM test cluster cannot run here: {exc}")
+        pytest.skip(f"no local SLURM test cluster: {exc}")
+    # Any other error (ClusterStartError) is a real failure and propagates.
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="module")
+def local_metrics(tmp_path_factory):
+    """The same steps run by snakemake's local executor: the reference results."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("local") / "wf")
+    targets = [f"results/{PAPER}/{a}.json" for a in ARTIFACTS]
+    proc = subprocess.run(snakemake_cmd("--cores", "2", *targets), cwd=workdir,
+                          env=job_env(os.environ), capture_output=True, text=True,
+                          timeout=INVOCATION_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    return metrics_of(workdir)
+
+
+@dataclass
+class Scenario:
+    workdir: Path
+    first: Invocation
+    second: Invocation
+    cancelled: Job  # as seen in the first invocation's log
+    squeue: dict[str, tuple[str, str]]  # SLURM job id -> (state, comment)
+
+
+def _scancel_first_running_artifact(cluster: SlurmCluster, workdir: Path,
+                                    proc: subprocess.Popen) -> str:
+    """Wait until a run_artifact job's command is running inside SLURM, then scancel it."""
+    deadline = time.monotonic() + INVOCATION_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError("snakemake exited before a run_artifact job started")
+        for jobid, state, comment in cluster.squeue("%i|%T|%k"):
+            m = re.fullmatch(rf"rule_run_artifact_wildcards_{PAPER}_(\w+)", comment)
+            # The job's shell command has started once its log file exists (tee).
+            if state == "RUNNING" and m and (workdir / "logs" / PAPER / f"{m.group(1)}.log").exists():
+                time.sleep(1)
+                subprocess.run(["scancel", jobid], env=cluster.env, check=True)
+                return jobid
+        time.sleep(0.5)
+    raise AssertionError("no run_artifact job was seen running")
+
+
+@pytest.fixture(scope="module")
+def scenario(cluster, tmp_path_factory) -> Scenario:
+    workdir = copy_workflow(tmp_path_factory.mktemp("cluster") / "wf")
+    partitions = workdir.parent / "partitions.yaml"
+    # The test cluster's only partition, in place of the site's partitions.yaml.
+    partitions.write_text(
+        f"partitions:\n  {cluster.partition}:\n    max_threads: {cluster.cpus}\n"
+        f"    max_mem_mb: {cluster.real_memory}\n")
+    cmd = snakemake_cmd(
+        PAPER, "--profile", str(PROFILE),
+        # test-only overrides of the profile: the test cluster's partition, and status
+        # checks from squeue (no accounting database) every second instead of 40 s.
+        "--slurm-partition-config", str(partitions),
+        "--slurm-status-command", "squeue",
+        "--slurm-init-seconds-before-status-checks", "1",
+        "--seconds-between-status-checks", "1",
+    )
+    env = job_env(cluster.env)
+
+    log1 = workdir.parent / "first.log"
+    t0 = time.monotonic()
+    with open(log1, "w") as fh:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        try:
+            cancelled_id = _scancel_first_running_artifact(cluster, workdir, proc)
+            proc.wait(timeout=INVOCATION_TIMEOUT_S)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=60)
+    first = Invocation.parse(log1.read_text(), proc.returncode, time.monotonic() - t0)
+
+    t0 = time.monotonic()
+    rerun = subprocess.run(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=INVOCATION_TIMEOUT_S)
+    (workdir.parent / "second.log").write_text(rerun.stdout)
+    second = Invocation.parse(rerun.stdout, rerun.returncode, time.monotonic() - t0)
+
+    cancelled = next(j for j in first.jobs.values() if j.slurm_id == cancelled_id)
+    squeue = {i: (state, comment) for i, state, comment in cluster.squeue("%i|%T|%k")}
+    print(f"\nfirst invocation {first.seconds:.0f} s, second {second.seconds:.0f} s; "
+          f"cancelled SLURM job {cancelled_id} ({cancelled.rule} {cancelled.name})")
+    for line in first.submission_lines() + second.submission_lines():
+        print(line)
+    return Scenario(workdir, first, second, cancelled, squeue)
+
+
+# -- tests ------------------------------------------------------------------------------
+def test_every_cluster_job_goes_through_sbatch(scenario):
+    expected = {("train_model", m) for m in MODELS} | {("run_artifact", a) for a in ARTIFACTS}
+    for inv in (scenario.first, scenario.second):
+        for job in inv.jobs.values():
+            if job.rule in ("train_model", "run_artifact"):
+                assert not job.local, f"{job.step} ran on the submit host:\n{inv.log}"
+                assert job.slurm_id, f"{job.step} has no SLURM job id:\n{inv.log}"
+            else:  # plots and the named target are local rules
+                assert job.local and job.slurm_id is None, (job, inv.log)
+        assert len(inv.submission_lines()) == len(inv.steps(local=False))
+    ran = scenario.first.steps(local=False) | scenario.second.steps(local=False)
+    assert ran == expected
+
+    # slurmctld knows every one of those jobs (MinJobAge keeps them listed), under the
+    # rule and wildcards snakemake put in --comment, and all but the killed one completed.
+    for inv in (scenario.first, scenario.second):
+        for job in inv.jobs.values():
+            if job.slurm_id is None:
+                continue
+            state, comment = scenario.squeue[job.slurm_id]
+            assert comment == f"rule_{job.rule}_wildcards_{PAPER}_{job.name}"
+            if job is scenario.cancelled:
+                assert state == "CANCELLED"
+            else:
+                assert state == "COMPLETED", (job, state)
+
+
+def test_cluster_results_equal_a_local_run(scenario, local_metrics):
+    assert scenario.second.returncode == 0, scenario.second.log
+    # Provenance (wall time, host, device) differs between runs; the metrics must not.
+    assert metrics_of(scenario.workdir) == local_metrics
+    for artifact in ARTIFACTS:
+        assert (scenario.workdir / "figures" / PAPER / f"{artifact}.png").stat().st_size > 0
+
+
+def test_scancel_then_rerun_resumes_without_redoing_finished_jobs(scenario):
+    first, second, killed = scenario.first, scenario.second, scenario.cancelled
+    assert killed.rule == "run_artifact"
+    # The first invocation reports the killed job and fails (after finishing the rest:
+    # the profile sets keep-going).
+    assert first.returncode != 0
+    assert re.search(rf"SLURM-job '{killed.slurm_id}' failed, SLURM status is: 'CANCELLED'",
+                     first.log), first.log
+    assert killed.jobid not in first.finished
+    done_first = {first.jobs[j].step for j in first.finished}
+    others = {("run_artifact", a) for a in ARTIFACTS if a != killed.name}
+    assert {("train_model", m) for m in MODELS} | others <= done_first
+
+    # The second invocation (the same command) redoes the killed job, its plot and the
+    # named target, and nothing that finished before.
+    assert second.returncode == 0, second.log
+    assert second.steps() == {killed.step, ("plot_artifact", killed.name), (PAPER, "")}
+    assert not second.steps() & done_first
+    assert {second.jobs[j].step for j in second.finished} == second.steps()
