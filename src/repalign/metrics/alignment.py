@@ -70,7 +70,8 @@ def alignment_curve(
 ) -> torch.Tensor:
     """imani2022 Eq. 2: Alignment(Φ, y, τ) = Σ_{i: σ_i ≥ τ} (u_iᵀy)².
 
-    ``phi`` [n, d], ``y`` [n], ``thresholds`` [t] -> [t]. No preprocessing is
+    ``phi`` [n, d], ``y`` [n], ``thresholds`` [t] -> [t] (leading batch dims of
+    ``phi`` and ``y`` give [..., t]). No preprocessing is
     applied (call :func:`normalize_representation` first, as the paper does).
     At τ = 0 the curve equals ‖P y‖², P the projector on the column space of Φ
     (‖y‖² when y lies in it); it is non-increasing in τ.
@@ -108,7 +109,8 @@ def gd_learning_curve(
 
     where ‖y − P y‖² = ‖Φw* − y‖² is the part of y outside the column space.
     Holds for any lr (it diverges if lr > 2/σ_max²). ``phi`` [n, d], ``y`` [n]
-    -> losses for t = 0, ..., steps, shape [steps + 1].
+    -> losses for t = 0, ..., steps, shape [steps + 1] (leading batch dims give
+    [..., steps + 1]).
     """
     s, proj = label_projection_spectrum(phi, y)
     outside = (y.pow(2).sum(-1) - proj.sum(-1)).clamp_min(0)

@@ -23,7 +23,7 @@ __all__ = [
 
 
 def center_gram(k: torch.Tensor) -> torch.Tensor:
-    """H K H for a Gram matrix ``k`` [..., n, n], H = I − 11ᵀ/n."""
+    """H K H for a Gram matrix ``k`` [..., n, n], H = I − 11ᵀ/n (sharon2024 §3.1, canatar2022 §III)."""
     k = k - k.mean(-1, keepdim=True)
     return k - k.mean(-2, keepdim=True)
 
@@ -111,7 +111,7 @@ def minibatch_cka(
 
 
 def centered_normalized_gram(features: torch.Tensor) -> torch.Tensor:
-    """Centred, Frobenius-normalised linear Gram HXXᵀH / ‖HXXᵀH‖_F.
+    """Centred, Frobenius-normalised linear Gram HXXᵀH / ‖HXXᵀH‖_F (sharon2024 Eqs. 1–2).
 
     ``features`` [n, ...] (flattened to [n, p]) -> [n, n]. The input to
     :func:`cka_matrix`: the Frobenius inner product of two such Grams is their
