@@ -1,24 +1,28 @@
 # Configuration, validation and the registry the rules are built from.
-import json
+import os
 import shlex
+import sys
 
 import yaml
 from snakemake.utils import validate
 
+SRC_DIR = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, SRC_DIR)  # the workflow also runs without `pip install -e .`
+from repalign.config import validate_config
 from repalign.experiments import ARTIFACTS, MODELS
 
-
-try:
-    validate(config, schema="../schemas/config.schema.yaml")
-except Exception as exc:
-    raise ValueError(
-        "config/config.yaml (or --config) is invalid: "
-        f"{exc}\nSee workflow/schemas/config.schema.yaml for every allowed key."
-    ) from None
+# Name every bad key first, then let snakemake's own validate() have its say.
+validate_config(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
+validate(config, schema="../schemas/config.schema.yaml")
 
 TIER = config["tier"]
+# smoke runs on CPUs; quick and paper expect GPUs (the CUDA build also runs on a CPU).
+CONDA_ENV = "../../envs/cpu.yaml" if TIER == "smoke" else "../../envs/cuda.yaml"
+# Jobs import repalign from this checkout, also inside --sdm conda environments.
+# (snakemake formats the prefix like a shell command: doubled braces are literal ones)
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC_DIR)}:${{{{PYTHONPATH:-}}}}; ")
 PAPER_TARGETS = "paper_targets.yaml"
-with open(workflow.source_path("../../paper_targets.yaml")) as _fh:
+with open(os.path.join(workflow.basedir, PAPER_TARGETS)) as _fh:
     TARGETS = yaml.safe_load(_fh)
 PAPERS = list(TARGETS)
 

@@ -16,6 +16,8 @@ rule train_model:
         options=STEP_OPTIONS,
     log:
         "logs/{paper}/models/{name}.log",
+    conda:
+        CONDA_ENV
     threads: step_resources(MODELS, "cpus")
     resources:
         runtime=step_resources(MODELS, "runtime_min"),
@@ -38,6 +40,8 @@ rule run_artifact:
         inputs=input_options,
     log:
         "logs/{paper}/{name}.log",
+    conda:
+        CONDA_ENV
     threads: step_resources(ARTIFACTS, "cpus")
     resources:
         runtime=step_resources(ARTIFACTS, "runtime_min"),
@@ -61,6 +65,10 @@ rule plot_artifact:
         pdf="figures/{paper}/{name}.pdf",
     params:
         caption=caption_text,
+    log:
+        "logs/{paper}/{name}.plot.log",
+    conda:
+        CONDA_ENV
     localrule: True
     shell:
-        "python -m repalign plot {wildcards.paper} {wildcards.name} --result {input} --out {output.png}"
+        "python -m repalign plot {wildcards.paper} {wildcards.name} --result {input} --out {output.png} 2> {log}"

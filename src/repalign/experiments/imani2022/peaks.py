@@ -193,23 +193,38 @@ def fig10(ctx: Context) -> Result:
 def gd_linear(phi_train, y_train, phi_test, y_test, lrs, steps):
     """Full-batch GD on the mean squared error of a zero-initialised linear model.
 
-    ``phi_*`` are ``[runs, n, d]``, ``y_*`` are ``[tasks, runs, n]``; all lrs, tasks and runs
-    run at once. Returns train loss, test loss and ‖w‖, each ``[lrs, tasks, runs, steps + 1]``.
-    The train loss equals ``gd_learning_curve`` with the lr rescaled (tested).
+    ``phi_*`` are ``[runs, n, d]``, ``y_*`` are ``[tasks, runs, n]``. Every (lr, task) pair
+    is one column of a weight matrix ``[runs, d, lrs·tasks]``. Losses and gradients use
+    only the d×d Gram matrices ΦᵀΦ and Φᵀy, never the n×d features, so a step costs
+    O(d²) per column. Returns train loss, test loss and ‖w‖, each
+    ``[lrs, tasks, runs, steps + 1]``. The train loss equals ``gd_learning_curve`` with the
+    lr rescaled (tested).
     """
-    lr = torch.tensor(lrs, dtype=phi_train.dtype, device=phi_train.device).view(-1, 1, 1, 1, 1)
-    n = phi_train.shape[-2]
-    w = torch.zeros(len(lrs), *y_train.shape[:2], phi_train.shape[-1], 1,
-                    dtype=phi_train.dtype, device=phi_train.device)
+    n_lrs, (n_tasks, n_runs, n) = len(lrs), y_train.shape
+
+    def sufficient_statistics(phi, y):  # y [tasks, runs, m] -> ΦᵀΦ, Φᵀy (lr-major columns), yᵀy, m
+        cols = y.permute(1, 2, 0).repeat(1, 1, n_lrs)
+        return phi.transpose(-1, -2) @ phi, phi.transpose(-1, -2) @ cols, (cols ** 2).sum(-2), y.shape[-1]
+
+    def mse(w, stats):
+        gram, proj, sq, m = stats
+        return ((w * (gram @ w)).sum(-2) - 2 * (w * proj).sum(-2) + sq) / m
+
+    train_stats, test_stats = sufficient_statistics(phi_train, y_train), sufficient_statistics(phi_test, y_test)
+    lr = torch.tensor(lrs, dtype=phi_train.dtype, device=phi_train.device).repeat_interleave(n_tasks)
+    w = torch.zeros(n_runs, phi_train.shape[-1], n_lrs * n_tasks, dtype=phi_train.dtype,
+                    device=phi_train.device)
     train_loss, test_loss, norms = [], [], []
     for t in range(steps + 1):
-        resid = (phi_train @ w).squeeze(-1) - y_train
-        train_loss.append((resid ** 2).mean(-1))
-        test_loss.append((((phi_test @ w).squeeze(-1) - y_test) ** 2).mean(-1))
-        norms.append(torch.linalg.vector_norm(w.squeeze(-1), dim=-1))
+        train_loss.append(mse(w, train_stats))
+        test_loss.append(mse(w, test_stats))
+        norms.append(torch.linalg.vector_norm(w, dim=-2))
         if t < steps:
-            w = w - lr * (2.0 / n) * (phi_train.transpose(-1, -2) @ resid.unsqueeze(-1))
-    return torch.stack(train_loss, -1), torch.stack(test_loss, -1), torch.stack(norms, -1)
+            w = w - (2.0 / n) * lr * (train_stats[0] @ w - train_stats[1])
+
+    def unpack(history):  # list of [runs, lrs·tasks] -> [lrs, tasks, runs, steps + 1]
+        return torch.stack(history, -1).reshape(n_runs, n_lrs, n_tasks, -1).permute(1, 2, 0, 3)
+    return unpack(train_loss), unpack(test_loss), unpack(norms)
 
 
 @artifact(PAPER, "fig11", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("peaks_h1",))

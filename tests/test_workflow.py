@@ -1,0 +1,126 @@
+"""End-to-end: the smoke DAG, the regression check, dry runs of every tier, lint, bad config.
+
+These run snakemake in a copy of the workflow so the checkout stays clean. Data come
+from $REPALIGN_DATA (CI points it at ../shared/data); the implemented smoke DAG needs none.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def copy_workflow(dest: Path) -> Path:
+    for name in ("Snakefile", "workflow", "config", "envs", "src", "paper_targets.yaml"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(
+            src, dest / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """The whole implemented DAG at the smoke tier, run once for this module."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    snakemake(workdir, check=True)
+    return workdir
+
+
+def implemented():
+    from repalign.experiments import ARTIFACTS
+    return sorted(ARTIFACTS)
+
+
+def test_smoke_dag_writes_every_result_figure_and_the_scorecard(smoke_run):
+    for paper, artifact in implemented():
+        record = json.loads((smoke_run / f"results/{paper}/{artifact}.json").read_text())
+        assert record["status"] == "ok" and record["tier"] == "smoke"
+        for key in ("git_commit", "versions", "device_name", "wall_time_s"):
+            assert key in record["provenance"]
+        assert record["metrics"], f"{paper}/{artifact} wrote no metrics"
+        for ext in ("png", "pdf"):
+            assert (smoke_run / f"figures/{paper}/{artifact}.{ext}").stat().st_size > 1000
+    scorecard = json.loads((smoke_run / "reports/scorecard.json").read_text())
+    targets = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())
+    listed = {(r["paper"], r["artifact"]) for r in scorecard}
+    expected = {(p, a) for p, e in targets.items() for a in e["artifacts"]}
+    assert listed == expected
+    assert {"paper", "artifact", "target", "status", "paper_value", "value", "tolerance", "tier",
+            "reason"} <= set(scorecard[0])
+    assert not [r for r in scorecard if r["status"] == "fail"]
+
+
+def test_check_passes_then_fails_when_a_result_is_perturbed(smoke_run, tmp_path):
+    workdir = copy_workflow(tmp_path)
+    shutil.copytree(smoke_run / "results", workdir / "results")
+    assert snakemake(workdir, "check").returncode == 0
+
+    path = workdir / "results/imani2022/fig10.json"
+    record = json.loads(path.read_text())
+    record["metrics"]["alignment_auc.transfer.S"] = None          # a NaN fails at every tier
+    path.write_text(json.dumps(record))
+    proc = snakemake(workdir, "check")
+    assert proc.returncode != 0
+    assert "alignment_auc.transfer.S" in proc.stdout + proc.stderr
+
+    record["tier"] = "quick"                                       # a claim that no longer holds
+    record["metrics"]["alignment_auc.transfer.S"] = record["metrics"]["alignment_auc.init.S"] - 0.01
+    path.write_text(json.dumps(record))
+    assert snakemake(workdir, "check").returncode != 0
+    failed = [r for r in json.loads((workdir / "reports/scorecard.json").read_text())
+              if r["status"] == "fail"]
+    assert ("fig10", "source_rises") in [(r["artifact"], r["target"]) for r in failed]
+    assert {r["artifact"] for r in failed} == {"fig10"}
+
+
+def test_replotting_never_retrains(smoke_run):
+    (smoke_run / "figures/imani2022/fig10.png").unlink()
+    proc = snakemake(smoke_run, "-n", "figures/imani2022/fig10.png")
+    assert proc.returncode == 0
+    assert "plot_artifact" in proc.stdout
+    assert "train_model" not in proc.stdout and "run_artifact" not in proc.stdout
+    snakemake(smoke_run, "figures/imani2022/fig10.png", check=True)
+
+
+@pytest.mark.parametrize("tier", ["quick", "paper"])
+def test_dry_run_of_the_larger_tiers(tier, tmp_path):
+    workdir = copy_workflow(tmp_path)
+    proc = snakemake(workdir, "-n", "--config", f"tier={tier}", check=True)
+    assert "train_model" in proc.stdout and "run_artifact" in proc.stdout
+
+
+def test_named_targets_exist_for_papers_and_artifacts(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    papers = ("imani2022", "maennel2020", "lou2022", "sharon2024", "canatar2022")
+    proc = snakemake(workdir, "-n", "imani2022_fig12", *papers, check=True)
+    assert "plot_artifact" in proc.stdout
+
+
+def test_lint_is_clean(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    proc = snakemake(workdir, "--lint")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("override, needle", [("tier=huge", "'tier'"), ("colour=blue", "'colour'")])
+def test_bad_config_stops_before_any_job(override, needle, tmp_path):
+    workdir = copy_workflow(tmp_path)
+    proc = snakemake(workdir, "--config", override)
+    assert proc.returncode != 0
+    assert needle in proc.stderr + proc.stdout
+    assert not (workdir / "results").exists()
