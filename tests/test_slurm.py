@@ -296,3 +296,60 @@ def test_scancel_then_rerun_resumes_without_redoing_finished_jobs(scenario):
     assert second.steps() == {killed.step, ("plot_artifact", killed.name), (PAPER, "")}
     assert not second.steps() & done_first
     assert {second.jobs[j].step for j in second.finished} == second.steps()
+
+
+# -- GPU requests, without daemons ------------------------------------------------------
+FAKE_SBATCH = """#!{python}
+# Records each sbatch call (one JSON list per line) and refuses it: snakemake then reports
+# the job as failed, and nothing is queued.
+import json, sys
+with open({record!r}, "a") as fh:
+    fh.write(json.dumps(sys.argv[1:]) + "\\n")
+sys.exit("sbatch stand-in: not submitted")
+"""
+FAKE_FAIL = "#!/bin/sh\nexit 1\n"  # sacct/sacctmgr/sshare/scontrol without a cluster
+
+
+def test_profile_requests_gpus_and_gpu_partition_for_gpu_steps(tmp_path):
+    """At tier quick, training asks for a GPU: --gpus=1 on the profile's GPU partition.
+
+    The jobs are submitted to a stand-in sbatch that records its arguments, with the
+    profile's own partitions.yaml: no SLURM daemons are involved.
+    """
+    workdir = copy_workflow(tmp_path / "wf")
+    # peaks_h1 exists already, so fig10 (a CPU step at tier quick) is ready to submit
+    # together with the training of peaks_h3 (a GPU step).
+    model = workdir / "results" / PAPER / "models" / "peaks_h1.pt"
+    model.parent.mkdir(parents=True)
+    model.write_bytes(b"")
+    bin_dir, record = tmp_path / "bin", tmp_path / "sbatch_calls.jsonl"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(FAKE_SBATCH.format(python=sys.executable, record=str(record)))
+    for tool in ("sacct", "sacctmgr", "sshare", "scontrol", "sinfo", "squeue"):
+        (bin_dir / tool).write_text(FAKE_FAIL)
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    env = job_env(os.environ)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    env.pop("SLURM_CONF", None)
+    proc = subprocess.run(
+        snakemake_cmd(f"results/{PAPER}/models/peaks_h3.pt", f"results/{PAPER}/fig10.json",
+                      "--profile", str(PROFILE), "--config", "tier=quick",
+                      "--slurm-status-command", "squeue",
+                      "--slurm-init-seconds-before-status-checks", "1",
+                      "--seconds-between-status-checks", "1"),
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=INVOCATION_TIMEOUT_S)
+    assert proc.returncode != 0  # nothing was really submitted
+    calls = [json.loads(line) for line in record.read_text().splitlines()]
+    by_comment = {}
+    for argv in calls:
+        by_comment[argv[argv.index("--comment") + 1]] = argv
+    train = by_comment[f"rule_train_model_wildcards_{PAPER}_peaks_h3"]
+    measure = by_comment[f"rule_run_artifact_wildcards_{PAPER}_fig10"]
+    assert "--gpus=1" in train and train[train.index("-p") + 1] == "gpu", train
+    assert not any(a.startswith(("--gpus", "--gres")) for a in measure), measure
+    assert measure[measure.index("-p") + 1] == "cpu", measure
+    # the registry's per-tier runtime and memory reach sbatch
+    assert train[train.index("-t") + 1] == "15" and train[train.index("--mem") + 1] == "4000"
+    assert "--cpus-per-task=1" in train
+
