@@ -7,6 +7,7 @@ placeholder figure that states the reason.
 
 from __future__ import annotations
 
+import importlib
 import os
 import textwrap
 from pathlib import Path
@@ -21,6 +22,7 @@ import seaborn as sns  # noqa: E402
 from repalign.results import read_arrays, read_result  # noqa: E402
 
 PLOTTERS: dict[tuple[str, str], Callable] = {}
+PAPER_MODULES = ("imani2022",)  # plots/<paper>.py modules that register plotters
 
 
 def plotter(paper: str, artifact: str):
@@ -50,8 +52,8 @@ def _save(fig: plt.Figure, out: Path) -> None:
 
 def draw(paper: str, artifact: str, result_path: Path, out: Path) -> None:
     """Write ``out`` (PNG) and the PDF beside it from ``result_path``."""
-    from repalign.plots import imani2022  # noqa: F401  (registers plotters)
-
+    for module in PAPER_MODULES:
+        importlib.import_module(f"repalign.plots.{module}")
     record = read_result(result_path)
     sns.set_theme(style="whitegrid", context="paper")
     if record["status"] != "ok":
