@@ -28,3 +28,8 @@ rule all:
     input:
         ALL_FIGURES,
         "reports/scorecard.md",
+
+
+onsuccess:
+    if os.path.exists("reports/scorecard.md"):
+        print("Scorecard: reports/scorecard.md (and .json); figures in figures/, results in results/")
