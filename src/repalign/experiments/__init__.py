@@ -5,6 +5,7 @@ Importing this package registers every paper's steps in ``registry.ARTIFACTS`` a
 """
 
 from repalign.experiments import imani2022  # noqa: F401
+from repalign.experiments import lou2022  # noqa: F401
 from repalign.experiments.registry import ARTIFACTS, MODELS, TIERS, Context, Resources, Tiered
 
 __all__ = ["ARTIFACTS", "MODELS", "TIERS", "Context", "Resources", "Tiered"]

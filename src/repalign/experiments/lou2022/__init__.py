@@ -1,0 +1,8 @@
+"""lou2022: Feature Learning and Signal Propagation in Deep Neural Networks (Lou, Mingard, Nam, Hayou; ICML 2022).
+
+- ``theory``: the infinite-width equilibrium layer l* = Θ(L^(3/5)) and the information-loss rates.
+- ``sweep``: the depth sweep of Fig 3 and Tables 1–3.
+- ``hierarchy``: the alignment hierarchy during training, Figs 1, 2, 7, 9, 10.
+"""
+
+from repalign.experiments.lou2022 import hierarchy, sweep, theory  # noqa: F401  (registers steps)

@@ -1,0 +1,185 @@
+"""lou2022 Fig 3 and App. E Tables 1–3: the depth sweep behind the L^(3/5) law.
+
+FFNNs (Eq. 8) of depth L = 10, 20, …, 100 on MNIST and Fashion-MNIST (width 100) and
+CIFAR-10 (width 256), each depth with its own learning rate and number of epochs from
+Tables 1–3. One model step per dataset (``sweep_<dataset>``) trains every depth in turn
+(depths cannot share a stacked module; seeds of one depth do) and records the
+alignment hierarchy along training.
+
+Fig 3: the layer with the largest final alignment, l̂(L), against L; the fit
+log l̂ = 3/5 log L + C (least squares over C) and a free-slope least-squares fit with
+its 95% Student-t confidence interval (Sec. 3.4). Tables 1–3: test accuracy per depth.
+The quick tier runs every depth for 3% of the paper's epochs (at least 3), which the
+paper's footnote 3 (alignment rises in the first epochs) makes a fair reduced test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from repalign.experiments.lou2022.training import (
+    ConfigStore,
+    TrainingSettings,
+    load_image_task,
+    n_epochs,
+    train_ffnn,
+)
+from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+from repalign.results import Result
+
+PAPER = "lou2022"
+DEPTHS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+EQUILIBRIUM_EXPONENT = 3 / 5  # Cor. 1
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One of App. E Tables 1–3: width, and per depth (DEPTHS order) lr and epochs."""
+
+    table: str
+    width: int
+    lrs: tuple[float, ...]
+    epochs: tuple[int, ...]
+
+
+SCHEDULES = {
+    "mnist": Schedule("table3", 100,
+                      (0.003, 0.003, 0.003, 0.002, 0.001, 0.0007, 0.0002, 0.0001, 0.0002, 0.0001),
+                      (100, 100, 100, 100, 100, 100, 200, 200, 300, 300)),
+    "fashion_mnist": Schedule("table2", 100,
+                              (0.003, 0.004, 0.004, 0.002, 0.001, 0.0007, 0.0003, 0.0002, 0.0001, 0.00007),
+                              (100, 100, 100, 100, 100, 100, 200, 200, 300, 300)),
+    "cifar10": Schedule("table1", 256,
+                        (0.005, 0.003, 0.003, 0.001, 0.001, 0.0007, 0.0005, 0.0005, 0.0001, 0.0001),
+                        (100, 100, 150, 200, 250, 300, 300, 500, 500, 700)),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepSettings(TrainingSettings):
+    epoch_fraction: float   # share of the table's epochs this tier trains
+    min_epochs: int
+
+
+SETTINGS = Tiered(
+    smoke=SweepSettings(n_runs=1, n_train=256, n_test=256, probe_size=20, align_points=1, width=16,
+                        epoch_fraction=0.0, min_epochs=1),
+    quick=SweepSettings(n_runs=1, n_train=None, n_test=None, probe_size=200, align_points=3,
+                        epoch_fraction=0.03, min_epochs=3),
+    paper=SweepSettings(n_runs=1, n_train=None, n_test=None, probe_size=200, align_points=12,
+                        epoch_fraction=1.0, min_epochs=1),
+)
+TRAIN_RESOURCES = Tiered(
+    smoke=Resources(runtime_min=5, mem_mb=3000),
+    quick=Resources(runtime_min=30, mem_mb=8000, gpu=1),
+    paper=Resources(runtime_min=300, mem_mb=8000, gpu=1),
+)
+MEASURE_RESOURCES = Tiered(*(Resources(runtime_min=5, mem_mb=2000),) * 3)
+
+
+def _register_sweep(dataset: str, schedule: Schedule) -> None:
+    @model(PAPER, f"sweep_{dataset}", settings=SETTINGS, resources=TRAIN_RESOURCES)
+    def train_sweep(ctx: Context) -> dict:
+        s: SweepSettings = ctx.settings
+        task = load_image_task(ctx, dataset, s)
+        store = ConfigStore(ctx.checkpoint)
+        runs = {}
+        for depth, lr, paper_epochs in zip(DEPTHS, schedule.lrs, schedule.epochs):
+            epochs = n_epochs(paper_epochs, s.epoch_fraction, s.min_epochs)
+            runs[depth] = store.run(f"d{depth}", lambda ckpt, depth=depth, lr=lr, epochs=epochs: train_ffnn(
+                task, depth=depth, width=s.width or schedule.width, lr=lr, epochs=epochs, seeds=ctx.seeds,
+                s=s, checkpoint=ckpt, desc=f"{PAPER}/sweep_{dataset}/depth{depth}"))
+        store.clear()
+        return {"dataset": dataset, "depths": DEPTHS, "runs": runs, "notes": task.notes}
+
+    train_sweep.__doc__ = f"Depth sweep on {dataset} with App. E {schedule.table}'s lr and epochs per depth."
+
+
+for _dataset, _schedule in SCHEDULES.items():
+    _register_sweep(_dataset, _schedule)
+
+
+def argmax_layers(run: dict) -> np.ndarray:
+    """1-based layer of largest final alignment, one per seed."""
+    return run["alignment"][-1].argmax(axis=1) + 1
+
+
+@dataclass(frozen=True)
+class DepthFit:
+    """log l̂ = slope · log L + intercept (free), and log l̂ = 3/5 log L + fixed_intercept."""
+
+    slope: float
+    intercept: float
+    ci_low: float
+    ci_high: float
+    fixed_intercept: float
+
+
+def depth_fit(depths: np.ndarray, layers: np.ndarray, confidence: float = 0.95) -> DepthFit:
+    """Both fits of Sec. 3.4 over the points (L, l̂), one point per depth and seed."""
+    x, y = np.log(depths.astype(float)), np.log(layers.astype(float))
+    fit = stats.linregress(x, y)
+    half = stats.t.ppf(0.5 + confidence / 2, x.size - 2) * fit.stderr
+    fixed = float(np.mean(y - EQUILIBRIUM_EXPONENT * x))
+    return DepthFit(float(fit.slope), float(fit.intercept), float(fit.slope - half), float(fit.slope + half), fixed)
+
+
+@artifact(PAPER, "fig3", settings=SETTINGS, resources=MEASURE_RESOURCES,
+          needs=tuple(f"sweep_{d}" for d in SCHEDULES))
+def fig3(ctx: Context) -> Result:
+    """Fig 3: argmax layer against depth on MNIST, Fashion-MNIST and CIFAR-10, with both fits."""
+    result = Result()
+    m = result.metrics
+    for dataset in SCHEDULES:
+        payload = ctx.load_model(f"sweep_{dataset}")
+        runs = payload["runs"]
+        depths = np.concatenate([np.full(len(ctx.seeds), d) for d in DEPTHS])
+        layers = np.concatenate([argmax_layers(runs[d]) for d in DEPTHS])
+        fit = depth_fit(depths, layers)
+        m[f"fitted_slope.{dataset}"] = fit.slope
+        m[f"fitted_slope_ci_low.{dataset}"], m[f"fitted_slope_ci_high.{dataset}"] = fit.ci_low, fit.ci_high
+        m[f"free_fit_intercept.{dataset}"] = fit.intercept
+        m[f"fit_intercept.{dataset}"] = fit.fixed_intercept
+        width = max(DEPTHS)
+        heat = np.full((len(DEPTHS), width), np.nan)
+        for i, d in enumerate(DEPTHS):
+            final = runs[d]["alignment"][-1].mean(axis=0)
+            heat[i, :d] = final / final.max()
+            m[f"argmax_layer.depth{d}.{dataset}"] = float(argmax_layers(runs[d]).mean())
+            m[f"peak_alignment.depth{d}.{dataset}"] = float(final.max())
+            m[f"test_accuracy.depth{d}.{dataset}"] = float(runs[d]["test_accuracy"].mean())
+        result.arrays[f"{dataset}.relative_alignment"] = heat
+        result.arrays[f"{dataset}.depths"], result.arrays[f"{dataset}.argmax"] = depths, layers
+        result.arrays[f"{dataset}.fit"] = np.array([fit.slope, fit.intercept, fit.fixed_intercept])
+        result.notes += payload["notes"] + [
+            f"{dataset}: epochs per depth {[runs[d]['epochs'] for d in DEPTHS]} "
+            f"(App. E: {list(SCHEDULES[dataset].epochs)}), width {runs[DEPTHS[0]]['width']}"]
+    result.notes.append("fitted_slope: least squares of log(argmax layer) on log(depth), one point per depth "
+                        "and seed, 95% t interval in fitted_slope_ci_*; fit_intercept: C of log l = 3/5 log L + C")
+    return result
+
+
+def _register_table(table: str, dataset: str) -> None:
+    @artifact(PAPER, table, settings=SETTINGS, resources=MEASURE_RESOURCES, needs=(f"sweep_{dataset}",))
+    def depth_table(ctx: Context) -> Result:
+        payload = ctx.load_model(f"sweep_{dataset}")
+        result = Result(notes=list(payload["notes"]))
+        for d in DEPTHS:
+            run = payload["runs"][d]
+            result.metrics[f"test_accuracy.depth{d}"] = float(run["test_accuracy"].mean())
+            result.metrics[f"train_accuracy.depth{d}"] = float(run["train_accuracy"].mean())
+            result.metrics[f"lr.depth{d}"] = run["lr"]
+            result.metrics[f"epochs.depth{d}"] = run["epochs"]
+        result.arrays["test_accuracy"] = np.stack([payload["runs"][d]["test_accuracy"] for d in DEPTHS])
+        result.arrays["train_accuracy"] = np.stack([payload["runs"][d]["train_accuracy"] for d in DEPTHS])
+        result.arrays["paper_epochs"] = np.array(SCHEDULES[dataset].epochs)
+        return result
+
+    depth_table.__doc__ = f"App. E {table}: {dataset} test accuracy per depth (companion of Fig 3)."
+
+
+for _dataset, _schedule in SCHEDULES.items():
+    _register_table(_schedule.table, _dataset)
