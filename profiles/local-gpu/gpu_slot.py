@@ -55,7 +55,8 @@ def _lock_dir() -> str:
     return path
 
 
-def acquire(gpus: list[str], n: int, poll_s: float = 2.0, log=sys.stderr) -> tuple[list[str], list[int]]:
+def acquire(gpus: list[str], n: int, poll_s: float = 2.0,
+            log=sys.stderr) -> tuple[list[str], list[int]]:
     """Lock n of gpus (waiting while fewer are free); return their ids and the lock fds."""
     if n > len(gpus):
         raise SystemExit(f"gpu_slot: the job needs {n} GPUs, this machine offers {len(gpus)} "
