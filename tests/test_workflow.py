@@ -26,7 +26,7 @@ def snakemake(workdir: Path, *args: str, check: bool = False) -> subprocess.Comp
 
 
 def copy_workflow(dest: Path) -> Path:
-    for name in ("Snakefile", "workflow", "config", "envs", "src", "paper_targets.yaml"):
+    for name in ("Snakefile", "workflow", "config", "envs", "profiles", "src", "paper_targets.yaml"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy2)(
             src, dest / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}))

@@ -16,6 +16,10 @@ validate_config(config, os.path.join(workflow.basedir, "workflow/schemas/config.
 validate(config, schema="../schemas/config.schema.yaml")
 
 TIER = config["tier"]
+# Local multi-GPU runs (profiles/local-gpu) start each train/run job through gpu_slot.py,
+# which pins the job to free GPUs via CUDA_VISIBLE_DEVICES; with resource gpu_slot=0
+# (every other profile) it runs the command unchanged. See docs/cluster.md.
+GPU_SLOT = f"python {shlex.quote(os.path.join(workflow.basedir, 'profiles', 'local-gpu', 'gpu_slot.py'))}"
 # smoke runs on CPUs; quick and paper expect GPUs (the CUDA build also runs on a CPU).
 CONDA_ENV = "../../envs/cpu.yaml" if TIER == "smoke" else "../../envs/cuda.yaml"
 # Jobs import repalign from this checkout, also inside --sdm conda environments.

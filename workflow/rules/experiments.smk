@@ -14,6 +14,7 @@ rule train_model:
     params:
         tier=TIER,
         options=STEP_OPTIONS,
+        gpu_slot=GPU_SLOT,
     log:
         "logs/{paper}/models/{name}.log",
     conda:
@@ -23,7 +24,9 @@ rule train_model:
         runtime=step_resources(MODELS, "runtime_min"),
         mem_mb=step_resources(MODELS, "mem_mb"),
         gpu=step_resources(MODELS, "gpu"),
+        gpu_slot=0,  # 1 under profiles/local-gpu: pin the job to its own GPU(s)
     shell:
+        "{params.gpu_slot} --enable {resources.gpu_slot} {resources.gpu} -- "
         "python -m repalign train {wildcards.paper} {wildcards.name} {params.options} "
         "--out {output} 2> >(tee {log} >&2)"
 
@@ -37,6 +40,7 @@ rule run_artifact:
     params:
         tier=TIER,
         options=STEP_OPTIONS,
+        gpu_slot=GPU_SLOT,
         inputs=input_options,
     log:
         "logs/{paper}/{name}.log",
@@ -47,7 +51,9 @@ rule run_artifact:
         runtime=step_resources(ARTIFACTS, "runtime_min"),
         mem_mb=step_resources(ARTIFACTS, "mem_mb"),
         gpu=step_resources(ARTIFACTS, "gpu"),
+        gpu_slot=0,  # 1 under profiles/local-gpu: pin the job to its own GPU(s)
     shell:
+        "{params.gpu_slot} --enable {resources.gpu_slot} {resources.gpu} -- "
         "python -m repalign run {wildcards.paper} {wildcards.name} {params.options} "
         "{params.inputs} --out {output.json} 2> >(tee {log} >&2)"
 
