@@ -103,3 +103,14 @@ def test_fast_route_rejects_unsupported_layers_and_methods():
     assert set(layer_tangent_alignment(model, x, y, method="jacobian")) == {"0", "1", "2"}
     with pytest.raises(ValueError, match="method"):
         layer_tangent_alignment(model, x, y, method="exact")
+    with pytest.raises(ValueError, match="not called"):
+        layer_tangent_alignment(_WithSpareLayer().to(D), x, y)
+
+
+class _WithSpareLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.used, self.spare = nn.Linear(4, 2), nn.Linear(4, 2)  # spare is never called
+
+    def forward(self, x):
+        return self.used(x)

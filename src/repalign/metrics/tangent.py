@@ -77,6 +77,9 @@ def _layer_factors(model: nn.Module, x: torch.Tensor) -> dict[str, _Factors]:
     finally:
         for handle in handles:
             handle.remove()
+    missing = [name for name, _ in layers if name not in outputs]
+    if missing:
+        raise ValueError(f"layers {missing} own parameters but were not called in the forward pass")
     n, o = f.shape
     basis = torch.eye(o, dtype=f.dtype, device=f.device).unsqueeze(1).expand(o, n, o)
     names = [name for name, _ in layers]
