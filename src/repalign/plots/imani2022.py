@@ -64,3 +64,153 @@ def fig12(record, arrays):
     names = ["input"] + [f"hidden {k}" for k in range(1, n_layers)]
     return _alignment_panels(arrays, names, ["S", "T1"], ["(a) source task", "(b) target task (T1)"],
                              colours)
+
+
+# ---- Figs 1, 2, 4-9, 17, 18 ----------------------------------------------------------------
+
+CT_REP_COLOURS = {"nn": "tab:red", "rbf": "tab:purple", "dictionary": "tab:blue"}
+
+
+@plotter("imani2022", "fig1")
+def fig1(record, arrays):
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for rep, colour in CT_REP_COLOURS.items():
+        steps = np.arange(arrays[f"train_curve.{rep}"].shape[-1])
+        _mean_band(ax, steps, arrays[f"train_curve.{rep}"], f"{rep} train", colour, "--")
+        _mean_band(ax, steps, arrays[f"test_curve.{rep}"], f"{rep} test", colour, "-")
+    ax.set(xscale="log", xlabel="GD step", ylabel="MSE", title="linear models on CT representations")
+    ax.legend(fontsize=7)
+    return fig
+
+
+@plotter("imani2022", "fig2")
+def fig2(record, arrays):
+    titles = {"raw_true": "(a) inputs, true labels", "raw_shuffled": "(b) inputs, shuffled labels",
+              "hidden_init": "(c) hidden, before training", "hidden_trained": "(d) hidden, after training"}
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.2))
+    for ax, (panel, title) in zip(axes, titles.items()):
+        mass, sigma = arrays[f"mass.{panel}"].mean(axis=0), arrays[f"sigma.{panel}"].mean(axis=0)
+        index = np.arange(1, mass.size + 1)
+        ax.bar(index, mass, color="tab:orange", label="(u_iᵀy)² / ‖y‖²")
+        ax.set(title=title, xlabel="singular value index", ylim=(0, 1))
+        twin = ax.twinx()
+        twin.plot(index, sigma, color="tab:blue", label="σ_i")
+        twin.set_yscale("log")
+        twin.grid(False)
+    axes[0].set_ylabel("label projection share")
+    fig.tight_layout()
+    return fig
+
+
+@plotter("imani2022", "fig4")
+def fig4(record, arrays):
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    x = arrays["x"]
+    for ax, name, title in zip(axes[:2], ("labeling1", "labeling2"), ("labeling 1 (along v1)", "labeling 2 (along v2)")):
+        ax.scatter(x[:, 0], x[:, 1], c=arrays[f"y.{name}"], cmap="viridis", s=6)
+        ax.set(title=title, aspect="equal", xlim=(-1.1, 1.1), ylim=(-1.1, 1.1))
+        _mean_band(axes[2], arrays["thresholds"], arrays[f"curve.{name}"], name,
+                   "tab:green" if name == "labeling1" else "tab:red")
+    m = record["metrics"]
+    axes[2].set(title=f"alignment (σ1 = {m['sigma_1']:.2f}, σ2 = {m['sigma_2']:.2f})", xlabel="threshold τ",
+                ylabel="alignment / ‖y‖²")
+    axes[2].legend()
+    fig.tight_layout()
+    return fig
+
+
+@plotter("imani2022", "fig5")
+def fig5(record, arrays):
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for rep, colour in CT_REP_COLOURS.items():
+        _mean_band(ax, arrays["thresholds"], arrays[f"curve.{rep}"], rep, colour)
+    ax.set(xlabel="threshold τ", ylabel="alignment (Eq. 2)", title="CT representations")
+    ax.legend()
+    return fig
+
+
+def _sweep_grid(arrays, sweeps: list[str]):
+    """Rows = sweeps, columns = tasks with results: input, init (dashed), trained (solid)."""
+    tasks = [t for t in ("cifar10", "mnist", "ct") if f"input_curve.{t}" in arrays]
+    fig, axes = plt.subplots(len(sweeps), max(len(tasks), 1), figsize=(4 * max(len(tasks), 1), 3 * len(sweeps)),
+                             squeeze=False)
+    for i, sweep in enumerate(sweeps):
+        labels = arrays[f"labels.{sweep}"]
+        colours = plt.cm.viridis(np.linspace(0, 0.9, len(labels)))
+        for j, task in enumerate(tasks):
+            ax, tau = axes[i, j], arrays[f"thresholds.{task}"]
+            ax.plot(tau, arrays[f"input_curve.{task}"], color="tab:orange", label="input")
+            curves = arrays[f"curves.{task}.{sweep}"]
+            for k, label in enumerate(labels):
+                _mean_band(ax, tau, curves[k, 0], None, colours[k], "--")
+                _mean_band(ax, tau, curves[k, 1], str(label), colours[k], "-")
+            ax.set(title=f"{task}: {sweep}", xlabel="threshold τ")
+            axes[i, 0].set_ylabel("alignment / ‖y‖²")
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+@plotter("imani2022", "fig6")
+def fig6(record, arrays):
+    return _sweep_grid(arrays, ["depth", "width", "activation"])
+
+
+@plotter("imani2022", "fig17")
+def fig17(record, arrays):
+    return _sweep_grid(arrays, ["batch_size", "optimizer"])
+
+
+@plotter("imani2022", "fig18")
+def fig18(record, arrays):
+    return _sweep_grid(arrays, ["depth", "width", "activation", "batch_size", "optimizer"])
+
+
+@plotter("imani2022", "fig7")
+def fig7(record, arrays):
+    tasks = [t for t in ("mnist", "ct") if f"curves.{t}" in arrays]
+    reps = [str(r) for r in arrays["reps"]]
+    depth = sum(r.startswith("trained") for r in reps)
+    colours = ["tab:orange"] + list(plt.cm.viridis(np.linspace(0, 0.9, depth))) * 2
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.5), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for k, rep in enumerate(reps):
+            _mean_band(ax, arrays[f"thresholds.{task}"], arrays[f"curves.{task}"][k], rep, colours[k],
+                       "--" if rep.startswith("init") else "-")
+        ax.set(title=task, xlabel="threshold τ", ylabel="alignment / ‖y‖²")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+@plotter("imani2022", "fig8")
+def fig8(record, arrays):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    sigma = arrays["sigma"]
+    for ax, name in zip(axes, ("high_alignment", "low_alignment")):
+        weight, loss, end = arrays[f"process_weight.{name}"], arrays[f"process_loss.{name}"], int(arrays[f"fast_end.{name}"])
+        for i, (label, colour) in enumerate(((f"fast (σ = {sigma[0]:g})", "tab:blue"),
+                                             (f"slow (σ = {sigma[1]:g})", "tab:purple"))):
+            optimum = np.sqrt(loss[0, i]) / sigma[i]       # y_i / σ_i; the walk starts at w = 0
+            grid = np.linspace(0, 1.2 * optimum, 100)
+            ax.plot(grid, (sigma[i] * (grid - optimum)) ** 2, color=colour, label=label)
+            ax.plot(weight[0, i], loss[0, i], "o", color="tab:orange")
+            ax.plot(weight[end, i], loss[end, i], "o", color="tab:green")
+        ax.set(title=name.replace("_", " "), xlabel="weight along v_i", ylabel="share of the loss")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+@plotter("imani2022", "fig9")
+def fig9(record, arrays):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for name, colour in (("y1", "tab:blue"), ("y2", "tab:red")):
+        axes[0].plot(arrays["thresholds"], arrays[f"alignment_curve.{name}"], color=colour, label=name)
+        axes[1].plot(arrays[f"learning_curve.{name}"], color=colour, label=name)
+    axes[0].set(xlabel="threshold τ", ylabel="alignment (Eq. 2)")
+    axes[1].set(xlabel="GD step", ylabel="train loss / initial", xscale="log")
+    for ax in axes:
+        ax.legend()
+    fig.tight_layout()
+    return fig
