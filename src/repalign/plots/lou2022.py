@@ -1,4 +1,4 @@
-"""lou2022 figures: the theory of §3.4, the depth sweep (Fig 3, Tables 1–3) and the
+"""lou2022 figures: the theory of §3.4, the depth sweeps (Figs 3, 8, Tables 1–3) and the
 alignment hierarchy during training (Figs 1, 2, 7, 9, 10)."""
 
 from __future__ import annotations
@@ -7,8 +7,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from repalign.plots import plotter
-
-SWEEP_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 
 
 @plotter("lou2022", "theory")
@@ -66,11 +64,11 @@ def theory(record, arrays):
     return fig
 
 
-@plotter("lou2022", "fig3")
-def fig3(record, arrays):
+def _depth_sweep(record, arrays):
     m = record["metrics"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    for ax, dataset in zip(axes, SWEEP_DATASETS):
+    panels = [str(p) for p in arrays["panels"]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5))
+    for ax, dataset in zip(axes, panels):
         heat = arrays[f"{dataset}.relative_alignment"]
         depths = np.unique(arrays[f"{dataset}.depths"])
         for i, depth in enumerate(depths):
@@ -85,10 +83,15 @@ def fig3(record, arrays):
         ax.plot(grid, np.exp(intercept) * grid ** slope, "-", color="tab:blue",
                 label=f"free fit: slope {slope:.2f} [{m[f'fitted_slope_ci_low.{dataset}']:.2f}, "
                       f"{m[f'fitted_slope_ci_high.{dataset}']:.2f}]")
-        ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel="layer l", title=dataset)
+        ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel="layer l",
+               title=f"{dataset}\nC at slope 3/5: {fixed:.2f}; mean test acc {m[f'mean_test_accuracy.{dataset}']:.1f}%")
         ax.legend(fontsize=7, loc="upper left")
     fig.colorbar(points, ax=axes, label="A_l / max_l A_l", shrink=0.8)
     return fig
+
+
+for _figure in ("fig3", "fig8"):
+    plotter("lou2022", _figure)(_depth_sweep)
 
 
 def _depth_table(record, arrays):

@@ -1,4 +1,4 @@
-"""lou2022 Fig 3 and App. E Tables 1–3: the depth sweep behind the L^(3/5) law.
+"""lou2022 Figs 3, 8 and App. E Tables 1–3: the depth sweep behind the L^(3/5) law.
 
 FFNNs (Eq. 8) of depth L = 10, 20, …, 100 on MNIST and Fashion-MNIST (width 100) and
 CIFAR-10 (width 256), each depth with its own learning rate and number of epochs from
@@ -9,13 +9,16 @@ alignment hierarchy along training.
 Fig 3: the layer with the largest final alignment, l̂(L), against L; the fit
 log l̂ = 3/5 log L + C (least squares over C) and a free-slope least-squares fit with
 its 95% Student-t confidence interval (Sec. 3.4). Tables 1–3: test accuracy per depth.
+Fig 8: the Fashion-MNIST sweep again with learning rates 4x smaller
+(``sweep_fashion_mnist_lr_quarter``) and with batch size 512 (``sweep_fashion_mnist_bs512``);
+the paper reports that both raise the intercept C (peak towards the last layer).
 The quick tier runs every depth for 3% of the paper's epochs (at least 3), which the
 paper's footnote 3 (alignment rises in the first epochs) makes a fair reduced test.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -80,26 +83,45 @@ TRAIN_RESOURCES = Tiered(
 MEASURE_RESOURCES = Tiered(*(Resources(runtime_min=5, mem_mb=2000),) * 3)
 
 
-def _register_sweep(dataset: str, schedule: Schedule) -> None:
-    @model(PAPER, f"sweep_{dataset}", settings=SETTINGS, resources=TRAIN_RESOURCES)
+@dataclass(frozen=True)
+class Variant:
+    """A change to a Table's protocol (App. E, Fig 8): learning rates scaled, another batch size."""
+
+    suffix: str = ""
+    lr_scale: float = 1.0
+    batch_size: int | None = None
+
+
+# Fig 8: (a) is Fig 3b itself; (b) learning rates 4x smaller; (c) batch size 512.
+FIG8_VARIANTS = {"lr_quarter": Variant("_lr_quarter", lr_scale=0.25), "bs512": Variant("_bs512", batch_size=512)}
+
+
+def _register_sweep(dataset: str, schedule: Schedule, variant: Variant = Variant()) -> None:
+    name = f"sweep_{dataset}{variant.suffix}"
+
+    @model(PAPER, name, settings=SETTINGS, resources=TRAIN_RESOURCES)
     def train_sweep(ctx: Context) -> dict:
-        s: SweepSettings = ctx.settings
+        s: SweepSettings = replace(ctx.settings, batch_size=variant.batch_size or ctx.settings.batch_size)
         task = load_image_task(ctx, dataset, s)
         store = ConfigStore(ctx.checkpoint)
         runs = {}
-        for depth, lr, paper_epochs in zip(DEPTHS, schedule.lrs, schedule.epochs):
+        for depth, table_lr, paper_epochs in zip(DEPTHS, schedule.lrs, schedule.epochs):
             epochs = n_epochs(paper_epochs, s.epoch_fraction, s.min_epochs)
+            lr = table_lr * variant.lr_scale
             runs[depth] = store.run(f"d{depth}", lambda ckpt, depth=depth, lr=lr, epochs=epochs: train_ffnn(
                 task, depth=depth, width=s.width or schedule.width, lr=lr, epochs=epochs, seeds=ctx.seeds,
-                s=s, checkpoint=ckpt, desc=f"{PAPER}/sweep_{dataset}/depth{depth}"))
+                s=s, checkpoint=ckpt, desc=f"{PAPER}/{name}/depth{depth}"))
         store.clear()
         return {"dataset": dataset, "depths": DEPTHS, "runs": runs, "notes": task.notes}
 
-    train_sweep.__doc__ = f"Depth sweep on {dataset} with App. E {schedule.table}'s lr and epochs per depth."
+    train_sweep.__doc__ = (f"Depth sweep on {dataset} with App. E {schedule.table}'s lr (x{variant.lr_scale}) and "
+                           f"epochs per depth, batch size {variant.batch_size or 'of the tier'}.")
 
 
 for _dataset, _schedule in SCHEDULES.items():
     _register_sweep(_dataset, _schedule)
+for _variant in FIG8_VARIANTS.values():
+    _register_sweep("fashion_mnist", SCHEDULES["fashion_mnist"], _variant)
 
 
 def argmax_layers(run: dict) -> np.ndarray:
@@ -127,38 +149,59 @@ def depth_fit(depths: np.ndarray, layers: np.ndarray, confidence: float = 0.95) 
     return DepthFit(float(fit.slope), float(fit.intercept), float(fit.slope - half), float(fit.slope + half), fixed)
 
 
+def sweep_summary(payload: dict, seeds: list[int], suffix: str, result: Result) -> None:
+    """Fig 3 metrics of one sweep under ``suffix``: both fits, argmax layer, peak and accuracy per depth."""
+    runs = payload["runs"]
+    depths = np.concatenate([np.full(len(seeds), d) for d in DEPTHS])
+    layers = np.concatenate([argmax_layers(runs[d]) for d in DEPTHS])
+    fit = depth_fit(depths, layers)
+    m = result.metrics
+    m[f"fitted_slope.{suffix}"] = fit.slope
+    m[f"fitted_slope_ci_low.{suffix}"], m[f"fitted_slope_ci_high.{suffix}"] = fit.ci_low, fit.ci_high
+    m[f"free_fit_intercept.{suffix}"] = fit.intercept
+    m[f"fit_intercept.{suffix}"] = fit.fixed_intercept
+    heat = np.full((len(DEPTHS), max(DEPTHS)), np.nan)
+    for i, d in enumerate(DEPTHS):
+        final = runs[d]["alignment"][-1].mean(axis=0)
+        heat[i, :d] = final / final.max()
+        m[f"argmax_layer.depth{d}.{suffix}"] = float(argmax_layers(runs[d]).mean())
+        m[f"peak_alignment.depth{d}.{suffix}"] = float(final.max())
+        m[f"test_accuracy.depth{d}.{suffix}"] = float(runs[d]["test_accuracy"].mean())
+    m[f"mean_test_accuracy.{suffix}"] = float(np.mean([runs[d]["test_accuracy"].mean() for d in DEPTHS]))
+    result.arrays[f"{suffix}.relative_alignment"] = heat
+    result.arrays[f"{suffix}.depths"], result.arrays[f"{suffix}.argmax"] = depths, layers
+    result.arrays[f"{suffix}.fit"] = np.array([fit.slope, fit.intercept, fit.fixed_intercept])
+    result.notes += payload["notes"] + [
+        f"{suffix}: epochs per depth {[runs[d]['epochs'] for d in DEPTHS]}, lr per depth "
+        f"{[runs[d]['lr'] for d in DEPTHS]}, width {runs[DEPTHS[0]]['width']}"]
+
+
+FIT_NOTE = ("fitted_slope: least squares of log(argmax layer) on log(depth), one point per depth and seed, "
+            "95% t interval in fitted_slope_ci_*; fit_intercept: C of log l = 3/5 log L + C")
+
+
 @artifact(PAPER, "fig3", settings=SETTINGS, resources=MEASURE_RESOURCES,
           needs=tuple(f"sweep_{d}" for d in SCHEDULES))
 def fig3(ctx: Context) -> Result:
     """Fig 3: argmax layer against depth on MNIST, Fashion-MNIST and CIFAR-10, with both fits."""
     result = Result()
-    m = result.metrics
     for dataset in SCHEDULES:
-        payload = ctx.load_model(f"sweep_{dataset}")
-        runs = payload["runs"]
-        depths = np.concatenate([np.full(len(ctx.seeds), d) for d in DEPTHS])
-        layers = np.concatenate([argmax_layers(runs[d]) for d in DEPTHS])
-        fit = depth_fit(depths, layers)
-        m[f"fitted_slope.{dataset}"] = fit.slope
-        m[f"fitted_slope_ci_low.{dataset}"], m[f"fitted_slope_ci_high.{dataset}"] = fit.ci_low, fit.ci_high
-        m[f"free_fit_intercept.{dataset}"] = fit.intercept
-        m[f"fit_intercept.{dataset}"] = fit.fixed_intercept
-        width = max(DEPTHS)
-        heat = np.full((len(DEPTHS), width), np.nan)
-        for i, d in enumerate(DEPTHS):
-            final = runs[d]["alignment"][-1].mean(axis=0)
-            heat[i, :d] = final / final.max()
-            m[f"argmax_layer.depth{d}.{dataset}"] = float(argmax_layers(runs[d]).mean())
-            m[f"peak_alignment.depth{d}.{dataset}"] = float(final.max())
-            m[f"test_accuracy.depth{d}.{dataset}"] = float(runs[d]["test_accuracy"].mean())
-        result.arrays[f"{dataset}.relative_alignment"] = heat
-        result.arrays[f"{dataset}.depths"], result.arrays[f"{dataset}.argmax"] = depths, layers
-        result.arrays[f"{dataset}.fit"] = np.array([fit.slope, fit.intercept, fit.fixed_intercept])
-        result.notes += payload["notes"] + [
-            f"{dataset}: epochs per depth {[runs[d]['epochs'] for d in DEPTHS]} "
-            f"(App. E: {list(SCHEDULES[dataset].epochs)}), width {runs[DEPTHS[0]]['width']}"]
-    result.notes.append("fitted_slope: least squares of log(argmax layer) on log(depth), one point per depth "
-                        "and seed, 95% t interval in fitted_slope_ci_*; fit_intercept: C of log l = 3/5 log L + C")
+        sweep_summary(ctx.load_model(f"sweep_{dataset}"), ctx.seeds, dataset, result)
+    result.arrays["panels"] = np.array(list(SCHEDULES))
+    result.notes.append(FIT_NOTE)
+    return result
+
+
+@artifact(PAPER, "fig8", settings=SETTINGS, resources=MEASURE_RESOURCES,
+          needs=("sweep_fashion_mnist",) + tuple(f"sweep_fashion_mnist{v.suffix}" for v in FIG8_VARIANTS.values()))
+def fig8(ctx: Context) -> Result:
+    """Fig 8: Fashion-MNIST sweep as in Fig 3b (base), with lr / 4 (lr_quarter) and with batch 512 (bs512)."""
+    result = Result()
+    sweep_summary(ctx.load_model("sweep_fashion_mnist"), ctx.seeds, "base", result)
+    for key, variant in FIG8_VARIANTS.items():
+        sweep_summary(ctx.load_model(f"sweep_fashion_mnist{variant.suffix}"), ctx.seeds, key, result)
+    result.arrays["panels"] = np.array(["base", *FIG8_VARIANTS])
+    result.notes.append(FIT_NOTE)
     return result
 
 
