@@ -87,12 +87,13 @@ def fig1(record, arrays):
 def fig2(record, arrays):
     titles = {"raw_true": "(a) inputs, true labels", "raw_shuffled": "(b) inputs, shuffled labels",
               "hidden_init": "(c) hidden, before training", "hidden_trained": "(d) hidden, after training"}
+    shown = 40  # "zoomed in to the region of interest"
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.2))
     for ax, (panel, title) in zip(axes, titles.items()):
-        mass, sigma = arrays[f"mass.{panel}"].mean(axis=0), arrays[f"sigma.{panel}"].mean(axis=0)
+        mass, sigma = arrays[f"mass.{panel}"].mean(axis=0)[:shown], arrays[f"sigma.{panel}"].mean(axis=0)[:shown]
         index = np.arange(1, mass.size + 1)
-        ax.bar(index, mass, color="tab:orange", label="(u_iᵀy)² / ‖y‖²")
-        ax.set(title=title, xlabel="singular value index", ylim=(0, 1))
+        ax.vlines(index, 0, mass, color="tab:orange", linewidth=2.5, label="(u_iᵀy)² / ‖y‖²")
+        ax.set(title=title, xlabel="singular value index")
         twin = ax.twinx()
         twin.plot(index, sigma, color="tab:blue", label="σ_i")
         twin.set_yscale("log")
