@@ -109,13 +109,12 @@ def _network_features(ctx: Context, task: Task, kind: str, checkpoint) -> dict:
     s: CTFeatureSettings = ctx.settings
     if kind == "nn":
         net = StackedMLP([task.x_train.shape[1], s.features, 1], seeds=ctx.seeds).to(ctx.device)
-        hidden = lambda x: net.forward_with_hidden(x)[1][-1]  # noqa: E731
     else:
         net = StackedRBF(task.x_train, s.features, ctx.seeds)
-        hidden = net.features
     _fit(ctx, task, net, checkpoint, f"{PAPER}/ct_features/{kind}")
     with torch.no_grad():
-        return {split: hidden(task.split(split)[0]).cpu() for split in ("train", "test")}
+        return {split: (net.forward_with_hidden(x)[1][-1] if kind == "nn" else net.features(x)).cpu()
+                for split, x in (("train", task.x_train), ("test", task.x_test))}
 
 
 def _dictionary_features(task: Task, s: CTFeatureSettings, seeds: list[int]) -> dict:
