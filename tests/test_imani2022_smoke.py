@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from repalign.data import resolve_cache_dir
@@ -131,3 +132,44 @@ def test_without_ct_the_image_panels_still_run_and_ct_metrics_are_named(cache_di
     assert "alignment_auc.trained_layer3.mnist" in record["metrics"]
     assert not any(k.endswith(".ct") for k in record["metrics"])
     assert any("alignment_auc.trained_layer3.ct" in note and "ct_slice" in note for note in record["notes"])
+
+
+def test_missing_weights_name_the_checkpoint_file_and_url(tmp_path, monkeypatch):
+    from repalign.errors import DatasetMissing
+    from repalign.experiments.imani2022 import pretrained
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(DatasetMissing) as info:
+        pretrained.pretrained_state("resnet101", download=False)
+    message = str(info.value)
+    assert "weights:resnet101_imagenet" in message and str(tmp_path / "checkpoints/resnet101-63fe2227.pth") in message
+    assert "https://download.pytorch.org/models/resnet101-63fe2227.pth" in message
+
+
+@needs_real_data
+def test_fig19_runs_with_a_local_checkpoint_of_random_weights(data_root, cache_dir, tmp_path, monkeypatch):
+    """The transfer path with a checkpoint where torchvision keeps it (random weights stand in for ImageNet's)."""
+    import torchvision
+
+    from repalign.experiments.imani2022 import pretrained
+
+    hub = tmp_path / "hub"
+    (hub / "checkpoints").mkdir(parents=True)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
+    monkeypatch.setattr(pretrained, "WEIGHTS", {"resnet50": "ResNet50_Weights"})
+    torch.save(torchvision.models.resnet50().state_dict(), hub / "checkpoints/resnet50-0676ba61.pth")
+    record = run("artifact", "fig19", tmp_path, data_root, cache_dir)
+    assert record["status"] == "ok"
+    for name in ("original.cifar10", "init.resnet50.cifar10", "transfer.resnet50.cifar10"):
+        assert math.isfinite(record["metrics"][f"alignment_auc.{name}"])
+    assert any("alignment_auc.original.cifar100" in note for note in record["notes"])  # CIFAR-100 is absent
+
+
+@needs_real_data
+def test_fig19_offline_writes_or_declares_every_target_metric(data_root, cache_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "no-hub"))
+    record = run("artifact", "fig19", tmp_path, data_root, cache_dir)
+    notes = " ".join(record["notes"])
+    undeclared = [m for m in target_metrics("fig19") if m not in record["metrics"] and m not in notes]
+    assert record["status"] == "ok" and not undeclared, undeclared
+    assert "alignment_auc.init.resnet101.cifar10" in record["metrics"]

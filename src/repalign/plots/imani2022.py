@@ -215,3 +215,19 @@ def fig9(record, arrays):
         ax.legend()
     fig.tight_layout()
     return fig
+
+
+@plotter("imani2022", "fig19")
+def fig19(record, arrays):
+    datasets = [d for d in ("cifar10", "cifar100") if f"curves.{d}" in arrays]
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.5), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        reps = [str(r) for r in arrays[f"reps.{dataset}"]]
+        colours = plt.cm.tab10(np.arange(len(reps)))
+        for k, rep in enumerate(reps):
+            _mean_band(ax, arrays[f"thresholds.{dataset}"], arrays[f"curves.{dataset}"][k], rep, colours[k],
+                       "--" if rep.startswith("init") else "-")
+        ax.set(title=dataset, xlabel="threshold τ", ylabel="alignment / ‖y‖²")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
