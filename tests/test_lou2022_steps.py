@@ -6,14 +6,19 @@ also meets its numeric targets at the smoke and quick tiers."""
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from repalign.data.idx import write_idx
 from repalign.experiments import ARTIFACTS, MODELS
+from repalign.experiments.lou2022.sweep import SETTINGS
+from repalign.experiments.lou2022.training import load_image_task
+from repalign.experiments.registry import Context
 from repalign.plots import draw
 from repalign.results import read_result
 from repalign.runner import run_step
@@ -101,3 +106,14 @@ def test_theory_meets_its_targets(tmp_path, tier):
     for target in TARGETS["theory"]["targets"]:
         scored = evaluate_target("lou2022", "theory", target, record)
         assert scored.status == "pass", (target["id"], scored.value, scored.reason)
+
+
+def test_an_epoch_counts_the_papers_training_set(tmp_path):
+    """A whole split smaller than the paper's (the offline MNIST copy) keeps the paper's steps per epoch."""
+    _write_fake_root(tmp_path / "data")
+    ctx = Context("lou2022", "test", "smoke", None, torch.device("cpu"), [0], tmp_path / "data", tmp_path / "cache")
+    whole = load_image_task(ctx, "mnist", replace(SETTINGS.smoke, n_train=None))
+    assert whole.x_train.shape[0] == N_PER_SPLIT and whole.epoch_size == 60_000
+    part = load_image_task(ctx, "mnist", replace(SETTINGS.smoke, n_train=100))
+    assert part.x_train.shape[0] == 100 and part.epoch_size == 100
+    assert part.probe_x.shape == (20, 784) and torch.all(part.probe_y.sum(0) == 2)

@@ -32,6 +32,10 @@ from repalign.train import EpochSampler, OptimConfig, train
 
 PROBE_SEED = 20_220_717  # the probe subset is the same for every run and seed
 EVAL_CHUNK = 2048
+# Training-set sizes the paper's epochs refer to. When a whole training split is smaller
+# (the offline MNIST copy holds 10,000 of 60,000 images), an epoch is counted as this many
+# examples' worth of iterations, so a run takes the paper's number of SGD steps.
+PAPER_TRAIN_SIZE = {"mnist": 60_000, "kmnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +64,7 @@ class ImageTask:
     y_test: torch.Tensor
     probe_x: torch.Tensor         # [P, d]
     probe_y: torch.Tensor         # [P, classes] one-hot
+    epoch_size: int               # examples per epoch (see PAPER_TRAIN_SIZE)
     notes: list[str]
 
     @property
@@ -86,11 +91,13 @@ def load_image_task(ctx: Context, dataset: str, s: TrainingSettings) -> ImageTas
     def standardise(x_uint8):
         return (to_float(x_uint8.flatten(1), 0.0, 1.0) - mean) / std
 
-    notes = [f"{dataset} train: {train_split.source} ({train_split.n} examples)",
+    epoch_size = PAPER_TRAIN_SIZE.get(dataset, train_split.n) if s.n_train is None else train_split.n
+    notes = [f"{dataset} train: {train_split.source} ({train_split.n} examples; one epoch = "
+             f"{epoch_size} examples' worth of iterations)",
              f"{dataset} test: {test_split.source} ({test_split.n} examples)",
              f"{dataset} alignment probe: {probe.n} training examples, {s.probe_size // n_classes} per class"]
     return ImageTask(dataset, (x_train - mean) / std, train_split.y, standardise(test_split.x), test_split.y,
-                     standardise(probe.x), F.one_hot(probe.y, n_classes).to(torch.float32), notes)
+                     standardise(probe.x), F.one_hot(probe.y, n_classes).to(torch.float32), epoch_size, notes)
 
 
 def alignment_grid(total_steps: int, n_log: int) -> np.ndarray:
@@ -152,7 +159,8 @@ def train_ffnn(task: ImageTask, *, depth: int, width: int, lr: float, epochs: in
     net = StackedFFNN(task.x_train.shape[1], width, depth, task.n_classes, seeds).to(task.x_train.device)
     sampler = EpochSampler(task.x_train.shape[0], s.batch_size, n_models=len(seeds), seed=seeds[0],
                            device=task.x_train.device)
-    steps = epochs * sampler.steps_per_epoch
+    steps_per_epoch = -(-task.epoch_size // s.batch_size)
+    steps = epochs * steps_per_epoch
     recorder = AlignmentRecorder(alignment_grid(steps, s.align_points), task.probe_x, task.probe_y)
     recorder(0, net)
 
@@ -167,7 +175,7 @@ def train_ffnn(task: ImageTask, *, depth: int, width: int, lr: float, epochs: in
     train_acc, train_loss = evaluate(net, task.x_train, task.y_train)
     out = {"depth": depth, "width": width, "lr": lr, "epochs": epochs, "steps": steps,
            "grid": np.array(recorder.grid), "alignment": recorder.stacked(),
-           "epoch_train_loss": log.losses.reshape(epochs, sampler.steps_per_epoch, -1).mean(1),
+           "epoch_train_loss": log.losses.reshape(epochs, steps_per_epoch, -1).mean(1),
            "test_accuracy": test_acc, "test_loss": test_loss,
            "train_accuracy": train_acc, "train_loss": train_loss}
     if keep_weights:
