@@ -132,3 +132,13 @@ def test_staged_resumes_finished_stages_and_clears_them(tmp_path):
     assert calls[0] == tmp_path / "m.pt.ckpt.a"
     nets.clear_stages(ctx)
     assert not list(tmp_path.glob("*.done"))
+
+
+def test_a_stale_sweep_model_gives_an_actionable_error():
+    from repalign.errors import RepalignError
+    from repalign.experiments.imani2022.sweeps import trained_entry
+
+    payload = {"task": "mnist", "configs": {nets.NetConfig().key: {}}}
+    assert trained_entry(payload, nets.NetConfig()) == {}
+    with pytest.raises(RepalignError, match="Delete results/imani2022/models/sweep_mnist.pt"):
+        trained_entry(payload, nets.NetConfig(activation="prelu"))

@@ -14,7 +14,8 @@ from repalign.errors import DatasetMissing
 from repalign.experiments.imani2022.nets import hidden_layers
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.summary import alignment_stats, thresholds_for
-from repalign.experiments.imani2022.sweeps import LAYERWISE, MEASURE_RESOURCES, PAPER, SETTINGS, load_trained
+from repalign.experiments.imani2022.sweeps import (LAYERWISE, MEASURE_RESOURCES, PAPER, SETTINGS, load_trained,
+                                                   trained_entry)
 from repalign.experiments.imani2022.tasks import mark_not_run
 from repalign.experiments.registry import Context, artifact
 from repalign.experiments.storage import UpstreamNotRun
@@ -40,7 +41,7 @@ def fig7(ctx: Context) -> Result:
             mark_not_run(result, [f"alignment_auc.{r}.{task_name}" for r in rep_names()], str(exc))
             continue
         x, y = task.x_train, task.y_train
-        state = payload["configs"][LAYERWISE.key]["final_state"]
+        state = trained_entry(payload, LAYERWISE)["final_state"]
         reps = [x] + [h for s in (None, state) for h in hidden_layers(LAYERWISE, x.shape[1], payload["seeds"], x, s)]
         curves = []
         for name, rep in zip(rep_names(), reps):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from repalign.errors import DatasetMissing
+from repalign.errors import DatasetMissing, RepalignError
 from repalign.experiments.imani2022.nets import NetConfig, clear_stages, hidden_layers, staged, train_group
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.summary import alignment_stats, thresholds_for
@@ -128,6 +128,16 @@ def load_trained(ctx: Context, task_name: str) -> tuple[dict, Task]:
     return payload, load_task(ctx, task_name, s.n_train, s.n_test, payload["seeds"][0])
 
 
+def trained_entry(payload: dict, config: NetConfig) -> dict:
+    """The stored training output of ``config``; a clear error when the model file predates it."""
+    if config.key not in payload["configs"]:
+        raise RepalignError(
+            f"model sweep_{payload['task']} has no network {config.key}: it was trained with other sweep "
+            f"settings (it has {sorted(payload['configs'])}). Delete results/imani2022/models/"
+            f"sweep_{payload['task']}.pt and run its rule again.")
+    return payload["configs"][config.key]
+
+
 def gain_names(split: str, sweeps: tuple[str, ...], task_name: str) -> list[str]:
     return [f"min_alignment_gain.{split}.{sweep}.{task_name}.{b}" for sweep in sweeps for b in BASELINES]
 
@@ -150,7 +160,7 @@ def measure_sweeps(ctx: Context, split: str, sweeps: tuple[str, ...]) -> Result:
         for sweep in sweeps:
             curves, gains = [], {b: [] for b in BASELINES}
             for label, cfg in sweep_points(s, sweep):
-                entry = payload["configs"][cfg.key]
+                entry = trained_entry(payload, cfg)
                 means, states = {}, []
                 for state_name, state in (("init", None), ("trained", entry["final_state"])):
                     last = hidden_layers(cfg, x.shape[1], payload["seeds"], x, state)[-1]
