@@ -78,3 +78,13 @@ def test_scorecard_statuses(tmp_path):
     assert records["fig3"].status == "not_run"
     assert records["fig4"].status == "not_implemented"
     assert records["fig5"].status == "not_run" and "kmnist" in records["fig5"].reason
+
+
+def test_metrics_a_result_declares_not_run_give_not_run_with_the_reason():
+    claim = {"id": "c", "claim": "a.ct > b.ct"}
+    record = {**result(a=1.0), "not_run_metrics": {"a.ct": "dataset 'ct_slice' not found", "b.ct": "dataset 'ct_slice' not found"}}
+    rec = evaluate_target("p", "fig1", claim, record)
+    assert rec.status == "not_run" and "ct_slice" in rec.reason
+    # a metric missing without a declared reason still fails
+    partly = {**result(a=1.0), "not_run_metrics": {"a.ct": "x"}}
+    assert evaluate_target("p", "fig1", claim, partly).status == "fail"

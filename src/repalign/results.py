@@ -21,11 +21,16 @@ from repalign.errors import RepalignError
 
 @dataclass
 class Result:
-    """What an experiment returns: flat metrics, arrays for plotting, and notes."""
+    """What an experiment returns: flat metrics, arrays for plotting, and notes.
+
+    ``not_run`` maps metric names that could not be computed (one panel's data is
+    missing) to the reason; the scorecard reports targets on them as ``not_run``.
+    """
 
     metrics: dict[str, float] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    not_run: dict[str, str] = field(default_factory=dict)
 
 
 def flatten(nested: dict, prefix: str = "") -> dict[str, Any]:

@@ -79,6 +79,7 @@ def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: 
         result = output if isinstance(output, Result) else Result()
         record["metrics"] = flatten(result.metrics)
         record["notes"] = result.notes
+        record["not_run_metrics"] = result.not_run
         write_result(out, record, result.arrays)
     log.info("%s %s/%s (%s tier): %s in %.1f s -> %s", kind, paper, name, tier, status,
              record["provenance"]["wall_time_s"], out)

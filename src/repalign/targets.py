@@ -151,6 +151,14 @@ def evaluate_target(paper: str, art_id: str, t: dict, result: dict) -> Record:
     tier = result["tier"]
     metrics = result.get("metrics") or {}
     rec = Record(paper, art_id, t["id"], "fail", None, None, None, tier, None)
+    declared = result.get("not_run_metrics") or {}
+    names = parse_claim(t["claim"])[1] if "claim" in t else [t["metric"]]
+    absent = [n for n in names if n not in metrics]
+    if absent and all(n in declared for n in absent):
+        rec.status = "not_run"
+        rec.paper_value = t.get("claim", t.get("paper_value"))
+        rec.reason = "; ".join(dict.fromkeys(declared[n].splitlines()[0] for n in absent))
+        return rec
     if "claim" in t:
         rec.paper_value = t["claim"]
         _, names = parse_claim(t["claim"])

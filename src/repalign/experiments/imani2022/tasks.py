@@ -109,4 +109,5 @@ def mark_not_run(result: Result, names: list[str], reason: str) -> None:
     The rest of the artifact still runs, so the result stays ``ok`` for the panels that
     have data; the note names every metric left out and why.
     """
+    result.not_run.update(dict.fromkeys(names, reason))
     result.notes.append(f"not run ({reason.splitlines()[0]}): {', '.join(names)}")
