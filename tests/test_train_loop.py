@@ -88,6 +88,17 @@ def test_stacked_model_is_independent_of_its_neighbours():
     assert torch.equal(alone(x)[0], stacked(x)[1])
 
 
+def test_stacked_prelu_matches_torch_prelu_and_learns_its_slope():
+    net = StackedMLP([D, 8, 8, 1], seeds=[0, 1], activation="prelu")
+    x = torch.randn(2, 6, D)
+    _, hidden = net.forward_with_hidden(x)
+    prelu = torch.nn.PReLU()
+    pre = x[1] @ net.weights[0][1] + net.biases[0][1]
+    torch.testing.assert_close(hidden[0][1], prelu(pre))
+    net(x).sum().backward()
+    assert net.prelu_slopes.grad.shape == (2, 2, 1, 1) and bool(net.prelu_slopes.grad.abs().sum() > 0)
+
+
 def test_stacked_forward_matches_plain_linear_layers():
     net = StackedMLP([D, 8, 3], seeds=[0, 1])
     x = torch.randn(2, 6, D)

@@ -20,7 +20,9 @@ ACTIVATIONS = {
     "tanh": torch.tanh,
     "leaky_relu": nn.functional.leaky_relu,
     "linear": lambda h: h,
+    "prelu": None,  # learnable negative slope per model and hidden layer (``prelu_slopes``)
 }
+PRELU_INIT = 0.25  # nn.PReLU's default
 
 
 class StackedMLP(nn.Module):
@@ -47,6 +49,9 @@ class StackedMLP(nn.Module):
             biases.append(nn.Parameter(torch.empty(len(seeds), 1, d_out)))
         self.weights = nn.ParameterList(weights)
         self.biases = nn.ParameterList(biases)
+        # PReLU (He et al. 2015) as nn.PReLU(): one slope per hidden layer, here per model too.
+        self.prelu_slopes = (nn.Parameter(torch.full((len(widths) - 2, len(seeds), 1, 1), PRELU_INIT))
+                             if activation == "prelu" else None)
         self._initialise()
 
     @property
@@ -76,6 +81,6 @@ class StackedMLP(nn.Module):
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(b, h, w)
             if i < last:
-                h = act(h)
+                h = act(h) if act is not None else torch.where(h >= 0, h, self.prelu_slopes[i] * h)
                 hidden.append(h)
         return h, hidden

@@ -47,19 +47,19 @@ class SweepSettings:
     n_test: int | None
     depths: tuple[int, ...]
     widths: tuple[int, ...]
-    activations: tuple[str, ...]   # PReLU needs a StackedMLP change (docs/imani2022.md)
+    activations: tuple[str, ...]
     optimizers: tuple[str, ...]
     batch_sizes: tuple[int, ...]
 
 
 SETTINGS = Tiered(
     smoke=SweepSettings(n_runs=2, epochs=1, n_train=128, n_test=128, depths=(3,), widths=(16,),
-                        activations=("tanh",), optimizers=("sgd",), batch_sizes=(128,)),
+                        activations=("prelu",), optimizers=("sgd",), batch_sizes=(128,)),
     quick=SweepSettings(n_runs=5, epochs=20, n_train=1000, n_test=1000, depths=(1, 2, 3, 4),
-                        widths=(32, 64, 128), activations=("tanh", "leaky_relu", "linear"),
+                        widths=(32, 64, 128), activations=("tanh", "prelu", "leaky_relu", "linear"),
                         optimizers=("adam", "sgd", "adamw"), batch_sizes=(32, 128, 256)),
     paper=SweepSettings(n_runs=5, epochs=100, n_train=10_000, n_test=None, depths=(1, 2, 3, 4, 8),
-                        widths=(32, 64, 128, 256, 512), activations=("tanh", "leaky_relu", "linear"),
+                        widths=(32, 64, 128, 256, 512), activations=("tanh", "prelu", "leaky_relu", "linear"),
                         optimizers=("adam", "sgd", "adamw"), batch_sizes=(32, 128, 256)),
 )
 TRAIN_RESOURCES = Tiered(
