@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from repalign.experiments.lou2022.ffnn import StackedFFNN
-from repalign.experiments.lou2022.hierarchy import early_rise_fraction
+from repalign.experiments.lou2022.hierarchy import early_rise_fraction, hierarchy_summary
 from repalign.experiments.lou2022.sweep import depth_fit
 from repalign.experiments.lou2022.training import (
     AlignmentRecorder,
@@ -17,6 +17,7 @@ from repalign.experiments.lou2022.training import (
     n_epochs,
 )
 from repalign.metrics import layer_tangent_alignment
+from repalign.results import Result
 
 
 def test_ffnn_is_bias_free_he_initialised_and_per_seed():
@@ -119,3 +120,23 @@ def test_config_store_resumes_finished_configurations(tmp_path):
     second.clear()
     assert not list(tmp_path.iterdir())
     assert ConfigStore(None).run("c", compute)["value"].size == 3 and calls[-1] is None
+
+
+def test_hierarchy_summary_uses_the_seed_mean_profile():
+    grid = alignment_grid(100, 2)                       # 0, 1, 10, 100
+    rise = (grid / 100.0)[:, None, None]
+    peak_profile = np.array([0.1, 0.4, 0.3, 0.05])       # seed mean at the end; seeds differ
+    offsets = np.array([0.02, -0.02])[None, :, None]
+    alignment = 0.01 + rise * (peak_profile[None, None, :] + offsets)
+    run = {"grid": grid, "alignment": alignment, "epoch_train_loss": np.ones((2, 2)), "steps": 100, "epochs": 2,
+           "test_accuracy": np.array([80.0, 82.0]), "test_loss": np.array([0.5, 0.7]),
+           "train_accuracy": np.array([90.0, 90.0]), "train_loss": np.array([0.2, 0.2])}
+    result = Result()
+    hierarchy_summary(run, "x", result)
+    m = result.metrics
+    assert m["argmax_layer.x"] == 2
+    assert m["layer_alignment.max.x"] == pytest.approx(0.41) == m["layer_alignment.peak.x"]
+    assert m["layer_alignment.first.x"] == pytest.approx(0.11) and m["layer_alignment.last.x"] == pytest.approx(0.06)
+    assert m["alignment_rise_frac_early.x"] == pytest.approx(0.1)
+    assert m["test_accuracy.x"] == 81.0 and m["acc_gap.x"] == 9.0 and m["loss_gap.x"] == pytest.approx(0.4)
+    assert result.arrays["x.alignment"].shape == (4, 4)

@@ -128,7 +128,7 @@ def _hierarchy(record, arrays):
                     label=f"layer {layer + 1}" if n_layers <= 10 or layer % 5 == 4 or layer == 0 else None)
         loss = arrays[f"{panel}.epoch_train_loss"]
         twin = ax.twinx()
-        twin.plot((np.arange(loss.size) + 1) * int(arrays[f"{panel}.steps_per_epoch"]), loss, "k--", lw=1)
+        twin.plot((np.arange(loss.size) + 1) * int(arrays[f"{panel}.steps_per_epoch"]), loss, "k.--", lw=1, ms=3)
         twin.set_ylabel("train loss (epoch mean, dashed)")
         ax.set_xscale("symlog", linthresh=1)
         ax.set(xlabel="iteration", ylabel="alignment A_l", title=panel)
