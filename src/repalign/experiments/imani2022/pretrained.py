@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision
 from torch import nn
 
 from repalign.data import class_subset, load_dataset, to_float
@@ -59,6 +58,7 @@ RESOURCES = Tiered(
 
 def pretrained_state(arch: str, download: bool) -> dict:
     """The torchvision ImageNet state dict of ``arch``; ``DatasetMissing`` names the file when absent."""
+    import torchvision  # lazy: importing it costs seconds in every job
     weights = getattr(torchvision.models, WEIGHTS[arch]).IMAGENET1K_V1
     path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if path.is_file():
@@ -75,6 +75,7 @@ def pretrained_state(arch: str, download: bool) -> dict:
 
 def feature_net(arch: str, seed: int | None, state: dict | None, device) -> nn.Module:
     """``arch`` up to its last hidden layer: the given weights, or a random init from ``seed``."""
+    import torchvision  # lazy: importing it costs seconds in every job
     if state is not None:
         with torch.device("meta"):  # skip the random init that the weights replace
             net = getattr(torchvision.models, arch)(weights=None)
