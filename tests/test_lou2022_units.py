@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from repalign.experiments.lou2022.ffnn import StackedFFNN
-from repalign.experiments.lou2022.hierarchy import early_rise_fraction, hierarchy_summary
+from repalign.experiments.lou2022.hierarchy import SUMMARY_METRICS, early_rise_fraction, hierarchy_summary
 from repalign.experiments.lou2022.sweep import depth_fit
 from repalign.experiments.lou2022.training import (
     AlignmentRecorder,
@@ -140,3 +140,4 @@ def test_hierarchy_summary_uses_the_seed_mean_profile():
     assert m["alignment_rise_frac_early.x"] == pytest.approx(0.1)
     assert m["test_accuracy.x"] == 81.0 and m["acc_gap.x"] == 9.0 and m["loss_gap.x"] == pytest.approx(0.4)
     assert result.arrays["x.alignment"].shape == (4, 4)
+    assert set(m) == {f"{key}.x" for key in SUMMARY_METRICS}  # what a missing panel declares not_run

@@ -27,6 +27,7 @@ from repalign.experiments.lou2022.training import (
     train_ffnn,
 )
 from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+from repalign.experiments.storage import UpstreamNotRun
 from repalign.results import Result
 
 PAPER = "lou2022"
@@ -103,8 +104,13 @@ def early_rise_fraction(grid: np.ndarray, curve: np.ndarray) -> float:
     return float((curve[early] - curve[0]) / rise) if rise != 0 else 0.0
 
 
+SUMMARY_METRICS = ("argmax_layer", "layer_alignment.first", "layer_alignment.last", "layer_alignment.max",
+                   "layer_alignment.peak", "alignment_rise_frac_early", "test_accuracy", "test_loss",
+                   "train_accuracy", "train_loss", "acc_gap", "loss_gap")
+
+
 def hierarchy_summary(run: dict, suffix: str, result: Result) -> None:
-    """Write the alignment metrics of one configuration (seed mean) under ``suffix``."""
+    """Write the alignment metrics of one configuration (seed mean) as ``<SUMMARY_METRICS>.<suffix>``."""
     alignment = run["alignment"].mean(axis=1)  # [grid, layers]
     final = alignment[-1]
     peak = int(final.argmax())
@@ -129,14 +135,28 @@ def _register_figure(figure: str, panels: tuple) -> None:
     @artifact(PAPER, figure, settings=SETTINGS, resources=MEASURE_RESOURCES,
               needs=tuple(f"hier_{d}" for d in datasets))
     def hierarchy_figure(ctx: Context) -> Result:
-        payloads = {d: ctx.load_model(f"hier_{d}") for d in datasets}
-        result = Result(notes=[n for d in datasets for n in payloads[d]["notes"]])
+        payloads, missing = {}, {}
+        for d in datasets:
+            try:
+                payloads[d] = ctx.load_model(f"hier_{d}")
+            except UpstreamNotRun as exc:  # e.g. KMNIST offline: the other panels still run
+                missing[d] = str(exc)
+        if not payloads:
+            raise UpstreamNotRun("; ".join(missing.values()))
+        result = Result(notes=[n for p in payloads.values() for n in p["notes"]])
+        shown = []
         for dataset, depth, lr, suffix in panels:
+            if dataset in missing:
+                names = [f"{key}.{suffix}" for key in SUMMARY_METRICS]
+                result.not_run.update(dict.fromkeys(names, missing[dataset]))
+                result.notes.append(f"not run ({missing[dataset].splitlines()[0]}): panel {suffix}")
+                continue
             run = payloads[dataset]["runs"][run_key(depth, lr)]
             hierarchy_summary(run, suffix, result)
             result.notes.append(f"{suffix}: {dataset}, depth {depth}, width {run['width']}, lr {lr}, "
                                 f"{run['epochs']} epochs ({run['steps']} iterations)")
-        result.arrays["panels"] = np.array([p[3] for p in panels])
+            shown.append(suffix)
+        result.arrays["panels"] = np.array(shown)
         return result
 
     hierarchy_figure.__doc__ = f"{figure}: alignment hierarchy panels {[p[3] for p in panels]}."
