@@ -11,6 +11,7 @@ One module per job:
 - ``tangent``: lou2022 layerwise tangent-kernel alignment and the
   canatar2022 traced NTK.
 - ``equilibrium``: lou2022 infinite-width equilibrium layer (numpy).
+- ``fits``: power-law (log–log) fits with a slope confidence interval.
 - ``probes``: stable rank (lou2022) and decision-region similarity (sharon2024).
 """
 
@@ -42,12 +43,14 @@ from repalign.metrics.equilibrium import (
     equilibrium_slope,
     relu_correlation_map,
 )
+from repalign.metrics.fits import LogLogFit, loglog_fit
 from repalign.metrics.kernels import cumulative_power, kernel_alignment
 from repalign.metrics.probes import drs, stable_rank, triplet_planes
 from repalign.metrics.tangent import layer_tangent_alignment, traced_ntk
 
 __all__ = [
     "EquilibriumProfile",
+    "LogLogFit",
     "SlopeFit",
     "activation_fractions",
     "alignment_auc",
@@ -65,6 +68,7 @@ __all__ = [
     "label_projection_spectrum",
     "layer_tangent_alignment",
     "linear_cka",
+    "loglog_fit",
     "minibatch_cka",
     "misalignment",
     "normalize_representation",

@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+
+from repalign.metrics.fits import loglog_fit
 
 __all__ = [
     "relu_correlation_map",
@@ -127,7 +128,5 @@ def equilibrium_slope(
         raise ValueError("equilibrium_slope needs at least 3 distinct depths")
     rec = _Recursion(int(depths[-1]), eps, n_grid)
     l_star = np.array([rec.profile(int(d)).l_star for d in depths])
-    u, v = np.log(depths), np.log(l_star)
-    fit = stats.linregress(u, v)
-    half = stats.t.ppf(0.5 + confidence / 2, depths.size - 2) * fit.stderr
-    return SlopeFit(float(fit.slope), float(fit.intercept), float(fit.slope - half), float(fit.slope + half), depths, l_star)
+    fit = loglog_fit(depths, l_star, confidence)
+    return SlopeFit(fit.slope, fit.intercept, fit.ci_low, fit.ci_high, depths, l_star)

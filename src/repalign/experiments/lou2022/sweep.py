@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import stats
 
 from repalign.experiments.lou2022.training import (
     ConfigStore,
@@ -33,6 +32,7 @@ from repalign.experiments.lou2022.training import (
     train_ffnn,
 )
 from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+from repalign.metrics import loglog_fit
 from repalign.results import Result
 
 PAPER = "lou2022"
@@ -144,11 +144,9 @@ class DepthFit:
 
 def depth_fit(depths: np.ndarray, layers: np.ndarray, confidence: float = 0.95) -> DepthFit:
     """Both fits of Sec. 3.4 over the points (L, l̂), one point per depth and seed."""
-    x, y = np.log(depths.astype(float)), np.log(layers.astype(float))
-    fit = stats.linregress(x, y)
-    half = stats.t.ppf(0.5 + confidence / 2, x.size - 2) * fit.stderr
-    fixed = float(np.mean(y - EQUILIBRIUM_EXPONENT * x))
-    return DepthFit(float(fit.slope), float(fit.intercept), float(fit.slope - half), float(fit.slope + half), fixed)
+    fit = loglog_fit(depths, layers, confidence)
+    fixed = float(np.mean(np.log(layers) - EQUILIBRIUM_EXPONENT * np.log(depths)))
+    return DepthFit(fit.slope, fit.intercept, fit.ci_low, fit.ci_high, fixed)
 
 
 def sweep_summary(payload: dict, seeds: list[int], suffix: str, result: Result) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from repalign.experiments.registry import Context, Resources, Tiered, artifact
-from repalign.metrics import equilibrium_profile, equilibrium_slope, relu_correlation_map
+from repalign.metrics import equilibrium_profile, equilibrium_slope, loglog_fit, relu_correlation_map
 from repalign.results import Result
 
 PAPER = "lou2022"
@@ -52,11 +52,6 @@ def log_points(low: float, high: float, n: int) -> np.ndarray:
     return np.unique(np.geomspace(low, high, n).round().astype(np.int64))
 
 
-def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
-    """Least-squares slope of log y against log x."""
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
-
-
 @artifact(PAPER, "theory", settings=SETTINGS, resources=RESOURCES)
 def theory(ctx: Context) -> Result:
     """l* against L with the L^(3/5) law, and the forward/backward information-loss rates."""
@@ -76,8 +71,8 @@ def theory(ctx: Context) -> Result:
     m["equilibrium_slope_ci_low"], m["equilibrium_slope_ci_high"] = asymptotic.ci_low, asymptotic.ci_high
     m["equilibrium_slope_full"] = full.slope
     m["equilibrium_slope_full_ci_low"], m["equilibrium_slope_full_ci_high"] = full.ci_low, full.ci_high
-    m["forward_loss_exponent"] = loglog_slope(fwd_layers, deepest.forward[fwd_layers - 1])
-    m["backward_loss_exponent"] = loglog_slope(top / bwd_layers, deepest.backward[bwd_layers - 1])
+    m["forward_loss_exponent"] = loglog_fit(fwd_layers, deepest.forward[fwd_layers - 1]).slope
+    m["backward_loss_exponent"] = loglog_fit(top / bwd_layers, deepest.backward[bwd_layers - 1]).slope
     m["correlation_map.g_at_0"] = float(relu_correlation_map(0.0))
     m["correlation_map.g_at_1"] = float(relu_correlation_map(1.0))
     for depth in NAMED_DEPTHS:
