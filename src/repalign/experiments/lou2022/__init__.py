@@ -3,6 +3,7 @@
 - ``theory``: the infinite-width equilibrium layer l* = Θ(L^(3/5)) and the information-loss rates.
 - ``sweep``: the depth sweep of Fig 3 and Tables 1–3.
 - ``hierarchy``: the alignment hierarchy during training, Figs 1, 2, 7, 9, 10.
+- ``frozen``: networks with every layer but the last frozen, Fig 18 and Table 4.
 """
 
-from repalign.experiments.lou2022 import hierarchy, sweep, theory  # noqa: F401  (registers steps)
+from repalign.experiments.lou2022 import frozen, hierarchy, sweep, theory  # noqa: F401  (registers steps)

@@ -32,6 +32,20 @@ class StackedFFNN(nn.Module):
             nn.Parameter(torch.empty(len(self.seeds), a, b)) for a, b in zip(self.widths[:-1], self.widths[1:]))
         self._initialise()
 
+    @classmethod
+    def from_weights(cls, weights: Sequence[torch.Tensor], seeds: Sequence[int]) -> "StackedFFNN":
+        """A network holding given weights ``[n_models, fan_in, fan_out]`` per layer (no initialisation).
+
+        Used to measure networks built elsewhere, e.g. the frozen random layers of
+        ``frozen.py`` with a trained readout; the tensors are shared, not copied.
+        """
+        net = cls.__new__(cls)
+        nn.Module.__init__(net)
+        net.widths = [weights[0].shape[1]] + [w.shape[2] for w in weights]
+        net.seeds = [int(s) for s in seeds]
+        net.weights = nn.ParameterList(nn.Parameter(w, requires_grad=False) for w in weights)
+        return net
+
     @property
     def depth(self) -> int:
         return len(self.weights)

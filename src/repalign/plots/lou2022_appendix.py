@@ -1,0 +1,52 @@
+"""lou2022 appendix figures: frozen networks (Fig 18, Table 4, App. F)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from repalign.plots import plotter
+
+
+def _noise_keys(arrays) -> list[str]:
+    return ["noise" + np.format_float_positional(s, trim="0").replace(".", "_") for s in arrays["noise_scales"]]
+
+
+@plotter("lou2022", "fig18")
+def fig18(record, arrays):
+    m = record["metrics"]
+    keys = _noise_keys(arrays)
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
+    grid = arrays["grid"]
+    for ax, key, scale in zip(axes[0], keys, arrays["noise_scales"]):
+        alignment = arrays[f"{key}.alignment"]  # [grid, layers]
+        colours = plt.cm.viridis(np.linspace(0, 1, alignment.shape[1]))
+        for layer in range(alignment.shape[1]):
+            ax.plot(np.maximum(grid, 1), alignment[:, layer], color=colours[layer], label=f"layer {layer + 1}")
+        ax.set_xscale("log")
+        ax.set(xlabel="iteration (0 drawn at 1)", ylabel="alignment A_l",
+               title=f"noise scale {scale:g}: test acc. {m[f'test_accuracy.{key}']:.1f}%, "
+                     f"peak layer {m[f'argmax_layer.{key}']}")
+    axes[0, -1].legend(fontsize=7, ncol=2)
+    fig.suptitle("Fig 18: all layers but the last frozen (MNIST)")
+    fig.tight_layout()
+    return fig
+
+
+@plotter("lou2022", "table4")
+def table4(record, arrays):
+    m = record["metrics"]
+    keys = _noise_keys(arrays)
+    widths = np.sort(arrays["widths"])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    caption = list(arrays["noise_scales"]).index(1.0)
+    for i, (key, scale) in enumerate(zip(keys, arrays["noise_scales"])):
+        suffix = "" if i == caption else f"_{key}"
+        for split, style in (("train", "o-"), ("test", "s--")):
+            ax.plot(widths, [m[f"max_{split}_accuracy{suffix}.width{w}"] for w in widths], style,
+                    label=f"best {split}, noise scale {scale:g}")
+    ax.set_xscale("log")
+    ax.set(xlabel="width", ylabel="accuracy (%)", title="Table 4: frozen 10-layer MNIST networks")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
