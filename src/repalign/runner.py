@@ -18,8 +18,8 @@ import torch
 from repalign import provenance
 from repalign.data import resolve_cache_dir, resolve_data_root
 from repalign.errors import DatasetMissing
-from repalign.experiments import ARTIFACTS, MODELS
-from repalign.experiments.registry import Context, Step
+from repalign.experiments import PAPERS, load_paper
+from repalign.experiments.registry import ARTIFACTS, MODELS, Context, Step
 from repalign.experiments.storage import UpstreamNotRun, save_model_file
 from repalign.results import Result, flatten, write_result
 
@@ -37,8 +37,13 @@ def resolve_device(name: str) -> torch.device:
 
 
 def lookup(kind: str, paper: str, name: str) -> Step:
+    """The registered step; imports only ``paper``'s experiments (unless the step is unknown)."""
     table = MODELS if kind == "model" else ARTIFACTS
+    if paper in PAPERS:
+        load_paper(paper)
     if (paper, name) not in table:
+        for other in PAPERS:  # list every known step in the error
+            load_paper(other)
         known = ", ".join(f"{p}/{n}" for p, n in sorted(table)) or "none"
         raise KeyError(f"no {kind} '{paper}/{name}' is implemented; known: {known}")
     return table[(paper, name)]

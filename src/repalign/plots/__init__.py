@@ -53,7 +53,8 @@ def _save(fig: plt.Figure, out: Path) -> None:
 def draw(paper: str, artifact: str, result_path: Path, out: Path) -> None:
     """Write ``out`` (PNG) and the PDF beside it from ``result_path``."""
     for module in PAPER_MODULES:
-        importlib.import_module(f"repalign.plots.{module}")
+        if module == paper or module.startswith(f"{paper}_"):
+            importlib.import_module(f"repalign.plots.{module}")
     record = read_result(result_path)
     sns.set_theme(style="whitegrid", context="paper")
     if record["status"] != "ok":
