@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import copy_workflow  # noqa: E402  (copies profiles/ too: snakemake loads profiles/default)
 from slurm_cluster import ClusterUnavailable, SlurmCluster  # noqa: E402
 
 pytestmark = pytest.mark.slurm
@@ -55,28 +55,11 @@ MODELS = ("peaks_h1", "peaks_h3")
 ARTIFACTS = ("fig10", "fig11", "fig12")
 # The named targets of those figures (the paper's other figures are not part of this test)
 TARGETS = tuple(f"{PAPER}_{a}" for a in ARTIFACTS)
-# Everything a checkout needs to run the workflow; profiles/ too, because snakemake
-# loads profiles/default from the working directory on top of --profile, as it does in
-# the repository root.
-WORKFLOW_PATHS = ("Snakefile", "workflow", "config", "paper_targets.yaml", "src", "envs",
-                  "profiles")
 # Per snakemake invocation; the whole module stays under five minutes on two cores.
 INVOCATION_TIMEOUT_S = 240
 
 
 # -- helpers ----------------------------------------------------------------------------
-def copy_workflow(dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    for name in WORKFLOW_PATHS:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns(
-                "__pycache__", "*.egg-info", ".snakemake"))
-        elif src.exists():
-            shutil.copy2(src, dest / name)
-    return dest
-
-
 def job_env(base: dict[str, str]) -> dict[str, str]:
     """The environment of snakemake and of its jobs (sbatch --export=ALL passes it on)."""
     env = dict(base)
