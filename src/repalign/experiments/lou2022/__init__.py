@@ -4,6 +4,8 @@
 - ``sweep``: the depth sweep of Fig 3 and Tables 1–3.
 - ``hierarchy``: the alignment hierarchy during training, Figs 1, 2, 7, 9, 10.
 - ``frozen``: networks with every layer but the last frozen, Fig 18 and Table 4.
+- ``collinearity``: Approximation 1, −corr(Ỹ, w_t) early in training, Fig 6.
+- ``hw_spectrum``: the output Hessian H_w, update correlation and top-eigenvector energy per layer, Fig 5.
 """
 
-from repalign.experiments.lou2022 import frozen, hierarchy, sweep, theory  # noqa: F401  (registers steps)
+from repalign.experiments.lou2022 import collinearity, frozen, hierarchy, hw_spectrum, sweep, theory  # noqa: F401  (registers steps)
