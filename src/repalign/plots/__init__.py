@@ -22,7 +22,7 @@ import seaborn as sns  # noqa: E402
 from repalign.results import read_arrays, read_result  # noqa: E402
 
 PLOTTERS: dict[tuple[str, str], Callable] = {}
-PAPER_MODULES = ("imani2022", "lou2022", "lou2022_appendix", "lou2022_hessian")  # plots/<paper>.py modules that register plotters
+PAPER_MODULES = ("imani2022", "lou2022", "lou2022_appendix", "lou2022_hessian", "imani2022_transfer")  # plots/<paper>.py modules that register plotters
 
 
 def plotter(paper: str, artifact: str):
