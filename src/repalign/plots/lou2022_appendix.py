@@ -1,4 +1,4 @@
-"""lou2022 appendix figures: frozen networks (Fig 18, Table 4, App. F)."""
+"""lou2022 appendix figures: frozen networks (Fig 18, Table 4) and layer-wise feature maximisation (Figs 16, 17), App. F."""
 
 from __future__ import annotations
 
@@ -50,3 +50,29 @@ def table4(record, arrays):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _lfm_figure(record, arrays, dataset: str):
+    m = record["metrics"]
+    runs = [str(r) for r in arrays["runs"]]
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.5 * len(runs), 3.8), squeeze=False)
+    for ax, run in zip(axes[0], runs):
+        alignment = arrays[f"{run}.alignment"]
+        layers = np.arange(1, alignment.size + 1)
+        ax.bar(layers, alignment, color="tab:orange" if run.startswith("lfm") else "tab:blue")
+        kind = "LFM (Algorithm 1)" if run.startswith("lfm") else "end-to-end"
+        ax.set(xlabel="layer l", ylabel="final alignment A_l", xticks=layers,
+               title=f"{kind}, width {run.split('_w')[1]}: acc. {m[f'test_accuracy.{run}']:.1f}%")
+    fig.suptitle(f"{dataset}: layer-wise feature maximisation against end-to-end training")
+    fig.tight_layout()
+    return fig
+
+
+@plotter("lou2022", "fig16")
+def fig16(record, arrays):
+    return _lfm_figure(record, arrays, "MNIST (Fig 16)")
+
+
+@plotter("lou2022", "fig17")
+def fig17(record, arrays):
+    return _lfm_figure(record, arrays, "CIFAR-10 (Fig 17)")

@@ -4,6 +4,7 @@
 - ``sweep``: the depth sweep of Fig 3 and Tables 1–3.
 - ``hierarchy``: the alignment hierarchy during training, Figs 1, 2, 7, 9, 10.
 - ``frozen``: networks with every layer but the last frozen, Fig 18 and Table 4.
+- ``lfm``: layer-wise feature maximisation (Algorithm 1) against end-to-end training, Figs 16, 17.
 - ``collinearity``: Approximation 1, −corr(Ỹ, w_t) early in training, Fig 6.
 - ``hw_spectrum``: the output Hessian H_w, update correlation and top-eigenvector energy per layer, Fig 5.
 """
