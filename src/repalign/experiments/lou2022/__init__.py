@@ -9,4 +9,4 @@
 - ``hw_spectrum``: the output Hessian H_w, update correlation and top-eigenvector energy per layer, Fig 5.
 """
 
-from repalign.experiments.lou2022 import collinearity, frozen, hierarchy, hw_spectrum, sweep, theory  # noqa: F401  (registers steps)
+from repalign.experiments.lou2022 import collinearity, frozen, hierarchy, hw_spectrum, lfm, sweep, theory  # noqa: F401  (registers steps)
