@@ -46,7 +46,7 @@ from repalign.metrics.equilibrium import (
 from repalign.metrics.fits import LogLogFit, loglog_fit
 from repalign.metrics.kernels import cumulative_power, kernel_alignment
 from repalign.metrics.probes import drs, stable_rank, triplet_planes
-from repalign.metrics.tangent import layer_tangent_alignment, traced_ntk
+from repalign.metrics.tangent import layer_tangent_alignment, layer_tangent_kernels, traced_ntk
 
 __all__ = [
     "EquilibriumProfile",
@@ -67,6 +67,7 @@ __all__ = [
     "kernel_alignment",
     "label_projection_spectrum",
     "layer_tangent_alignment",
+    "layer_tangent_kernels",
     "linear_cka",
     "loglog_fit",
     "minibatch_cka",

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
-__all__ = ["layer_tangent_alignment", "traced_ntk"]
+__all__ = ["layer_tangent_alignment", "layer_tangent_kernels", "traced_ntk"]
 
 
 class _Factors(NamedTuple):
@@ -49,8 +49,21 @@ def _param_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     ]
 
 
-def _layer_factors(model: nn.Module, x: torch.Tensor) -> dict[str, _Factors]:
-    layers = _param_layers(model)
+class _ConvSignals(NamedTuple):
+    """A convolution's patches [n, a, positions] and backward signals [o, n, b, positions]."""
+
+    patches: torch.Tensor
+    grads: torch.Tensor
+
+    def weight_grads(self, rows: slice = slice(None)) -> torch.Tensor:
+        """∇_W f_c(x_i) for the examples ``rows``: [rows, o, b·a] (contracted over positions)."""
+        g, p = self.grads[:, rows], self.patches[rows]
+        return torch.einsum("cnbp,nap->ncba", g, p).reshape(p.shape[0], g.shape[0], -1)
+
+
+def _layer_signals(model: nn.Module, x: torch.Tensor, only: str | None = None) -> dict[str, _Factors | _ConvSignals]:
+    """One forward pass and one output-batched VJP; ``only`` restricts both to one layer."""
+    layers = [(k, m) for k, m in _param_layers(model) if only is None or k == only]
     for name, module in layers:
         if not isinstance(module, (nn.Linear, nn.Conv2d)):
             raise ValueError(
@@ -85,7 +98,7 @@ def _layer_factors(model: nn.Module, x: torch.Tensor) -> dict[str, _Factors]:
     names = [name for name, _ in layers]
     grads = torch.autograd.grad(f, [outputs[k] for k in names], basis, is_grads_batched=True)
 
-    factors = {}
+    signals: dict[str, _Factors | _ConvSignals] = {}
     for (name, module), g in zip(layers, grads):
         a = inputs[name]
         if isinstance(module, nn.Linear):
@@ -93,17 +106,47 @@ def _layer_factors(model: nn.Module, x: torch.Tensor) -> dict[str, _Factors]:
                 raise ValueError(f"layer '{name}': fast route needs 2-D inputs to nn.Linear")
             if module.bias is not None:
                 a = torch.cat([a, a.new_ones(n, 1)], 1)
-            factors[name] = _Factors(a, g.transpose(0, 1))
+            signals[name] = _Factors(a, g.transpose(0, 1))
             continue
         if module.groups != 1 or module.padding_mode != "zeros" or isinstance(module.padding, str):
             raise ValueError(f"layer '{name}': fast route needs groups=1 and numeric zero padding")
         patches = F.unfold(a, module.kernel_size, module.dilation, module.padding, module.stride)
         if module.bias is not None:
             patches = torch.cat([patches, patches.new_ones(n, 1, patches.shape[2])], 1)
-        g = g.reshape(o, n, g.shape[2], -1)  # [o, n, out_channels, positions]
-        weight_grads = torch.einsum("cnbp,nap->ncba", g, patches)
-        factors[name] = _Factors(None, weight_grads.reshape(n, o, -1))
-    return factors
+        signals[name] = _ConvSignals(patches, g.reshape(o, n, g.shape[2], -1))  # [o, n, out_channels, positions]
+    return signals
+
+
+def _layer_factors(model: nn.Module, x: torch.Tensor) -> dict[str, _Factors]:
+    return {name: _Factors(None, sig.weight_grads()) if isinstance(sig, _ConvSignals) else sig
+            for name, sig in _layer_signals(model, x).items()}
+
+
+def layer_tangent_kernels(model: nn.Module, x: torch.Tensor, max_elements: int = 2**27):
+    """Yield ``(name, K_l)``, the [n·o, n·o] layer tangent kernels, one layer at a time.
+
+    The same kernels as ``layer_tangent_alignment``'s fast route (nn.Linear / nn.Conv2d),
+    in bounded memory for large convolutional networks (e.g. lou2022 Fig 19, VGG19): each
+    layer gets its own forward pass and VJP, and a convolution's per-example weight
+    gradients are built ``max_elements`` at a time, so its kernel is assembled block by
+    block instead of from an [n, o, P_l] tensor.
+    """
+    for name, _ in _param_layers(model):
+        sig = _layer_signals(model, x, only=name)[name]
+        if isinstance(sig, _Factors):
+            yield name, _full_kernel(sig)
+            continue
+        o, n, b, _ = sig.grads.shape
+        rows = max(1, max_elements // (o * b * sig.patches.shape[1]))
+        kernel = sig.grads.new_empty(n * o, n * o)
+        for i in range(0, n, rows):
+            left = sig.weight_grads(slice(i, i + rows)).flatten(0, 1)
+            for j in range(i, n, rows):
+                right = left if j == i else sig.weight_grads(slice(j, j + rows)).flatten(0, 1)
+                block = left @ right.T
+                kernel[i * o:i * o + block.shape[0], j * o:j * o + block.shape[1]] = block
+                kernel[j * o:j * o + block.shape[1], i * o:i * o + block.shape[0]] = block.T
+        yield name, kernel
 
 
 def _jacobian_kernels(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
