@@ -8,6 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from repalign.experiments.lou2022.cnn import make_cnn
+from repalign.experiments.lou2022.collinearity import as_images, collinearity_summary, first_epoch_average, probe_logits
 from repalign.experiments.lou2022.ffnn import StackedFFNN
 from repalign.experiments.lou2022.hessian import (
     FlatParams,
@@ -19,6 +21,7 @@ from repalign.experiments.lou2022.hessian import (
     top_abs_eigenpairs,
     update_hessian_correlation,
 )
+from repalign.experiments.lou2022.hw_spectrum import rise_times
 
 
 def _tiny_ffnn(depth: int = 3, seed: int = 0) -> nn.Sequential:
@@ -98,5 +101,42 @@ def test_update_follows_the_hessian_direction_when_w_is_collinear_with_labels():
     model, (x, y) = _tiny_ffnn(), _probe()
     with torch.no_grad():
         model[-1].weight.zero_()
-    assert update_hessian_correlation(model, x, y, lr=1e-6) == pytest.approx(1.0, abs=1e-6)
+    actual, first_order = update_hessian_correlation(model, x, y, lr=1e-6)
+    assert actual == pytest.approx(1.0, abs=1e-6) and first_order == pytest.approx(1.0, abs=1e-10)
     assert next(model.parameters()).dtype == torch.float64  # the model is not modified
+
+
+def test_a_small_step_changes_psi_y_by_its_first_order_term():
+    """Approximation 2: for a step too small to flip a ReLU, Ψ(t+1)Ỹ − Ψ(t)Ỹ = H_Ỹ(θ(t+1) − θ(t)) exactly
+    (the net is piecewise linear), so both correlations agree; w is not collinear with Ỹ here."""
+    model, (x, y) = _tiny_ffnn(seed=3), _probe()
+    actual, first_order = update_hessian_correlation(model, x, y, lr=1e-9)
+    assert abs(first_order) < 0.999 and actual == pytest.approx(first_order, abs=1e-6)
+
+
+def test_first_epoch_summary_of_a_known_curve():
+    grid = np.array([0, 1, 2, 4, 8, 16])
+    curve = np.array([0.8, 0.9, 1.0, 0.95, 0.5, 0.4])
+    summary = collinearity_summary(grid, curve, epoch_steps=8)
+    # trapezoids: (0.85 + 0.95) * 1 + 0.975 * 2 + 0.725 * 4 = 6.65 over 8 iterations
+    assert summary == pytest.approx({"init": 0.8, "early": 6.65 / 8, "max_first_epoch": 1.0,
+                                     "first_below_0p9_step": 8.0, "end": 0.4})
+    with pytest.raises(ValueError, match="epoch end"):
+        first_epoch_average(grid, curve, 5)
+
+
+def test_rise_times_pick_start_half_rise_and_end():
+    grid = np.array([0, 1, 2, 4, 8])
+    assert rise_times(grid, np.array([0.1, 0.2, 0.35, 0.5, 0.45])) == (0, 2, 4)  # half of the 0.4 rise: 0.3
+
+
+def test_probe_logits_leave_batchnorm_statistics_alone():
+    net = make_cnn("resnet18", 10, 2, seed=0).train()
+    x = as_images(torch.randn(6, 3 * 32 * 32))
+    assert x.shape == (6, 3, 32, 32) and as_images(torch.randn(2, 784)).shape == (2, 1, 28, 28)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    logits = probe_logits(net, x)
+    assert logits.shape == (6, 10) and not logits.requires_grad
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    torch.testing.assert_close(logits, net(x).detach())  # batch statistics, as in a training step

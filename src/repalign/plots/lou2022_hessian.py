@@ -16,10 +16,13 @@ def fig5(record, arrays):
 
     ax = axes[0]
     early = np.maximum(arrays["early_grid"], 0.5)  # iteration 0 drawn at 0.5 on the log axis
-    ax.semilogx(early, arrays["update_corr"], "o-")
-    ax.set(xlabel="iteration (first epoch; 0 drawn at 0.5)", ylabel="correlation", ylim=(-1.05, 1.05),
-           title=f"(a) corr(ΨỸ(t+1) − ΨỸ(t), −H_w ΨỸ)\nfirst-epoch mean "
-                 f"{m['corr.update_vs_hessian_direction.early']:.3f}")
+    ax.semilogx(early, arrays["update_corr"], "o-", label=f"ΨỸ(t+1) − ΨỸ(t), one GD step "
+                f"(mean {m['corr.update_vs_hessian_direction.early']:.3f})")
+    ax.semilogx(early, arrays["first_order_corr"], "s--", label=f"its first-order term −η H_Ỹ Ψ w "
+                f"(mean {m['corr.first_order_update_vs_hessian_direction.early']:.3f})")
+    ax.set(xlabel="iteration (first epoch; 0 drawn at 0.5)", ylabel="correlation with −H_w ΨỸ",
+           ylim=(-1.05, 1.05), title="(a) Approximation 1 (2), first epoch")
+    ax.legend(fontsize=7)
 
     ax = axes[1]
     grid, alignment = np.maximum(arrays["grid"], 0.5), arrays["alignment"]

@@ -11,7 +11,8 @@ dataset is not available offline (KMNIST, CIFAR-100) is ``not_run`` with the rea
 
 ``neg_corr_y_w.early.<dataset>_<arch>`` is the time average of −corr(Ỹ, w_t) over the first
 epoch ("corr(w, Ỹ) ≈ −1 during the first training epoch", App. B.5.1), by the trapezoid
-rule on the grid. The paper does not state how long the Fig 6 networks trained.
+rule on the grid; ``collinearity_summary`` adds its value at iteration 0, its first-epoch
+maximum, the iteration at which it falls below 0.9, and its final value. The paper does not state how long the Fig 6 networks trained.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ PAIRS = (("mnist", "ffnn"), ("kmnist", "ffnn"), ("cifar10", "ffnn"), ("cifar10",
          ("fashion_mnist", "ffnn"), ("cifar100", "resnet18"), ("cifar10", "resnet18"), ("cifar100", "vgg19"))
 FFNN_DEPTH, FFNN_WIDTH, FFNN_LR = 10, 256, 0.003
 CNN_LR = 0.01
-STAGES = ("init", "early", "end")  # neg_corr_y_w.<stage>.<pair>
+SUMMARIES = ("init", "early", "max_first_epoch", "first_below_0p9_step", "end")  # neg_corr_y_w.<summary>.<pair>
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +68,17 @@ def first_epoch_average(steps: np.ndarray, values: np.ndarray, epoch_steps: int)
     if steps[0] != 0 or not np.any(steps == epoch_steps):
         raise ValueError(f"the grid must hold iteration 0 and the epoch end {epoch_steps}")
     return float(np.trapezoid(values[keep], steps[keep]) / epoch_steps)
+
+
+def collinearity_summary(grid: np.ndarray, curve: np.ndarray, epoch_steps: int) -> dict[str, float]:
+    """−corr(Ỹ, w_t) at iteration 0, its first-epoch average (``early``) and maximum, the first grid
+    iteration after that maximum where it is below 0.9 (the last iteration if none), and at the end."""
+    first = grid <= epoch_steps
+    top = int(np.argmax(np.where(first, curve, -np.inf)))
+    below = np.flatnonzero((np.arange(len(grid)) > top) & (curve < 0.9))
+    return {"init": float(curve[0]), "early": first_epoch_average(grid, curve, epoch_steps),
+            "max_first_epoch": float(curve[top]),
+            "first_below_0p9_step": float(grid[below[0]] if below.size else grid[-1]), "end": float(curve[-1])}
 
 
 def as_images(x: torch.Tensor) -> torch.Tensor:
@@ -159,14 +171,13 @@ def fig6(ctx: Context) -> Result:
                 missing[dataset] = exc
         if dataset in missing:
             reason = str(missing[dataset])
-            result.not_run.update({f"neg_corr_y_w.{stage}.{key}": reason for stage in STAGES})
+            result.not_run.update({f"neg_corr_y_w.{name}.{key}": reason for name in SUMMARIES})
             result.notes.append(f"not run ({reason.splitlines()[0]}): panel {key}")
             continue
         run = collinearity_run(tasks[dataset], arch, s, ctx.seeds, desc=f"{PAPER}/fig6/{key}")
         curve = run["neg_corr"].mean(axis=1)
-        result.metrics[f"neg_corr_y_w.init.{key}"] = float(curve[0])
-        result.metrics[f"neg_corr_y_w.early.{key}"] = first_epoch_average(run["grid"], curve, run["steps_per_epoch"])
-        result.metrics[f"neg_corr_y_w.end.{key}"] = float(curve[-1])
+        summary = collinearity_summary(run["grid"], curve, run["steps_per_epoch"])
+        result.metrics.update({f"neg_corr_y_w.{name}.{key}": value for name, value in summary.items()})
         result.arrays.update({f"{key}.grid": run["grid"], f"{key}.neg_corr": curve,
                               f"{key}.steps_per_epoch": np.array(run["steps_per_epoch"])})
         width = (s.width or FFNN_WIDTH) if arch == "ffnn" else s.cnn_width

@@ -131,11 +131,15 @@ def layer_energy(vectors: np.ndarray, sizes: list[int]) -> np.ndarray:
     return np.stack([(b ** 2).sum(axis=0) for b in blocks], axis=1)
 
 
-def update_hessian_correlation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float) -> float:
-    """Approximation 1 (2): corr(Ψ(t+1)Ỹ − Ψ(t)Ỹ, −H_w(t)Ψ(t)Ỹ) (Fig 5a), Pearson over parameters.
+def update_hessian_correlation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float) -> tuple[float, float]:
+    """Approximation 1 (2) (Fig 5a): the correlation of −H_w(t)Ψ(t)Ỹ with the change of ΨỸ.
 
-    θ(t+1) = θ(t) − lr Ψ(t) w(t) is one full-batch gradient step on (x, y) (Theorem A's update
-    with the training set D = these examples). Computed on a float64 copy of ``model``: the
+    Returns Pearson correlations over the parameters of −H_w(t)Ψ(t)Ỹ with
+    (1) the actual change Ψ(t+1)Ỹ − Ψ(t)Ỹ, where θ(t+1) = θ(t) − lr Ψ(t) w(t) is one
+    full-batch gradient step on (x, y) (Theorem A's update with the training set D = these
+    examples), and (2) its first-order term −lr H_Ỹ(t)Ψ(t)w(t) (Approximation 2, Eq. 9), which
+    leaves out what the Hessian cannot see: higher orders and, for ReLU networks, the jumps of
+    Ψ where a unit's pre-activation changes sign. Computed on a float64 copy of ``model``: the
     step changes Ψ by a fraction ~lr, which float32 would blur.
     """
     flat = FlatParams.of(copy.deepcopy(model).double())
@@ -143,8 +147,8 @@ def update_hessian_correlation(model: nn.Module, x: torch.Tensor, y: torch.Tenso
     with torch.no_grad():
         w = loss_gradient(flat.output(theta, x), y)
     y_c = centred_labels(y)
-    psi_y = tangent_apply(flat, theta, x, y_c)
+    psi_y, psi_w = tangent_apply(flat, theta, x, y_c), tangent_apply(flat, theta, x, w)
     hessian_direction = -hw_operator(flat, x, w, theta)(psi_y)
-    theta_next = theta - lr * tangent_apply(flat, theta, x, w)
-    update = tangent_apply(flat, theta_next, x, y_c) - psi_y
-    return float(pearson(update, hessian_direction))
+    update = tangent_apply(flat, theta - lr * psi_w, x, y_c) - psi_y
+    first_order = -lr * hw_operator(flat, x, y_c, theta)(psi_w)
+    return float(pearson(update, hessian_direction)), float(pearson(first_order, hessian_direction))
