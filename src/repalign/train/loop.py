@@ -24,7 +24,7 @@ from repalign.train.sampler import EpochSampler
 
 log = logging.getLogger(__name__)
 
-SCHEDULES = ("constant", "thirds", "linear", "cosine")
+SCHEDULES = ("constant", "thirds", "linear", "cosine", "step")
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class OptimConfig:
 
     ``schedule``: ``constant``; ``thirds`` divides the lr by 3 at 1/3 and 2/3 of the
     steps (maennel2020 App. A); ``linear`` decays linearly to 0 (canatar2022);
-    ``cosine`` anneals to 0.
+    ``cosine`` anneals to 0; ``step`` multiplies it by ``decay_factor`` every
+    ``decay_every`` steps (imani2022 App. D: ×0.1 every 30 epochs).
     """
 
     name: str = "adam"
@@ -41,12 +42,16 @@ class OptimConfig:
     momentum: float = 0.0
     weight_decay: float = 0.0
     schedule: str = "constant"
+    decay_every: int = 0
+    decay_factor: float = 0.1
 
     def __post_init__(self):
         if self.name not in ("adam", "adamw", "sgd"):
             raise ValueError(f"unknown optimiser '{self.name}'; choose adam, adamw or sgd")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown lr schedule '{self.schedule}'; choose one of {SCHEDULES}")
+        if self.schedule == "step" and self.decay_every < 1:
+            raise ValueError(f"schedule 'step' needs decay_every >= 1 steps, got {self.decay_every}")
 
 
 def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -56,8 +61,10 @@ def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
     return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def lr_factor(schedule: str, step: int, total: int) -> float:
+def lr_factor(schedule: str, step: int, total: int, decay_every: int = 0, decay_factor: float = 0.1) -> float:
     """Multiplier of the base lr at ``step`` of ``total``."""
+    if schedule == "step":
+        return decay_factor ** (step // decay_every)
     frac = step / max(total, 1)
     if schedule == "thirds":
         return 1.0 if frac < 1 / 3 else (1 / 3 if frac < 2 / 3 else 1 / 9)
@@ -111,7 +118,7 @@ def train(
     """
     optimizer = make_optimizer(model.parameters(), optim)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(optim.schedule, s, steps))
+        optimizer, lambda s: lr_factor(optim.schedule, s, steps, optim.decay_every, optim.decay_factor))
     device = next(model.parameters()).device
     history = None
     start, resumed = 0, None

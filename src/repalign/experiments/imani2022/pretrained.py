@@ -59,7 +59,7 @@ RESOURCES = Tiered(
 def pretrained_state(arch: str, download: bool) -> dict:
     """The torchvision ImageNet state dict of ``arch``; ``DatasetMissing`` names the file when absent."""
     import torchvision  # lazy: importing it costs seconds in every job
-    weights = getattr(torchvision.models, WEIGHTS[arch]).IMAGENET1K_V1
+    weights = torchvision.models.get_model_weights(arch).IMAGENET1K_V1
     path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if path.is_file():
         return torch.load(path, map_location="cpu", weights_only=True)
