@@ -91,19 +91,28 @@ def test_pipeline_end_to_end_on_synthetic_domains(tmp_path, random_weights_hub, 
     assert np.isfinite(table[0]).all() and ((table[0] >= 0) & (table[0] <= 100)).all()
 
 
-def test_offline_every_step_is_not_run_naming_data_and_weights(tmp_path, monkeypatch):
+def test_offline_every_step_is_not_run_naming_the_data_and_the_weights(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "no-hub"))
     status, model = run("model", "office31_pretrain_dslr", tmp_path, tmp_path / "empty")
     assert status == "not_run"
     reason = torch.load(model, weights_only=False)["reason"]
-    for needle in ("office31", str(tmp_path / "empty" / "office31" / "dslr" / "images"),
-                   str(tmp_path / "no-hub" / "checkpoints" / WEIGHTS_FILE),
-                   "https://download.pytorch.org/models/" + WEIGHTS_FILE, "domain_adaptation_images"):
+    for needle in ("office31", str(tmp_path / "empty" / "office31" / "dslr" / "images"), "domain_adaptation_images",
+                   "ResNet18", str(tmp_path / "no-hub" / "checkpoints")):
         assert needle in reason
     inputs = {name: model for name in office31.PRETRAIN_MODELS}
     for artifact in ("table1", "fig16"):
         status, out = run("artifact", artifact, tmp_path, tmp_path / "empty", inputs)
         assert status == "not_run" and "office31" in json.loads(out.read_text())["reason"]
+
+
+def test_with_the_data_but_no_weights_the_checkpoint_file_and_url_are_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "no-hub"))
+    write_office_standin(tmp_path / "data", per_class=1, size=4)
+    status, model = run("model", "office31_pretrain_webcam", tmp_path, tmp_path / "data")
+    reason = torch.load(model, weights_only=False)["reason"]
+    assert status == "not_run" and "weights:resnet18_imagenet" in reason
+    assert str(tmp_path / "no-hub" / "checkpoints" / WEIGHTS_FILE) in reason
+    assert "https://download.pytorch.org/models/" + WEIGHTS_FILE in reason
 
 
 def test_augment_crops_and_flips_each_image_and_centre_crop_is_central():

@@ -26,14 +26,15 @@ source is pretrained on all of its images; the head is re-initialised for fine-t
 on a GPU the forward pass runs in bfloat16 autocast.
 
 The weights come from torchvision's weights API (``pretrained.pretrained_state``); the
-data needs a manual download. Either missing gives one ``DatasetMissing`` naming
-everything that is absent, which the runner records as ``not_run``.
+data needs a manual download. Either missing raises ``DatasetMissing`` (paths tried, how
+to get it), which the runner records as ``not_run``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -100,20 +101,14 @@ ALIGNMENT_RESOURCES = Tiered(
 
 # --- inputs -----------------------------------------------------------------------------
 
-def _combined(missing: list[DatasetMissing]) -> DatasetMissing:
-    """One error naming every absent input (weights and each domain), paths and how-tos."""
-    names = " and ".join(dict.fromkeys(e.dataset for e in missing))
-    how = " | ".join(dict.fromkeys(f"{e.dataset}: {e.how}" for e in missing))
-    return DatasetMissing(names, [p for e in missing for p in e.tried], how)
-
-
 def load_inputs(ctx: Context, s: OfficeSettings, domains) -> tuple[dict, dict]:
-    """The ImageNet ResNet18 state dict and ``{domain: ImageSplit}`` (uint8 on the device)."""
-    missing, weights, splits = [], None, {}
-    try:
-        weights = pretrained_state(ARCH, ctx.download)
-    except DatasetMissing as exc:
-        missing.append(exc)
+    """The ImageNet ResNet18 state dict and ``{domain: ImageSplit}`` (uint8 on the device).
+
+    The data is checked first, so that without it the step ends before torchvision (seconds
+    to import) is loaded; the reason then says that the weights are needed too. With the
+    data present, absent weights are named by file and URL (``pretrained_state``).
+    """
+    splits, missing = {}, []
     for domain in domains:
         try:
             splits[domain] = load_dataset("office31", "all", root=ctx.data_root, cache_dir=ctx.cache_dir,
@@ -121,8 +116,11 @@ def load_inputs(ctx: Context, s: OfficeSettings, domains) -> tuple[dict, dict]:
         except DatasetMissing as exc:
             missing.append(exc)
     if missing:
-        raise _combined(missing)
-    return weights, splits
+        how = (" ".join(dict.fromkeys(e.how for e in missing)) + " Also needed: torchvision's ImageNet "
+               f"ResNet18 weights (IMAGENET1K_V1) in {Path(torch.hub.get_dir()) / 'checkpoints'}, "
+               "checked once the data is present.")
+        raise DatasetMissing("office31", [p for e in missing for p in e.tried], how)
+    return pretrained_state(ARCH, ctx.download), splits
 
 
 def split_indices(y: torch.Tensor, n_classes: int, s: OfficeSettings, seed: int
