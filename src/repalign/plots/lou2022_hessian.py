@@ -43,10 +43,11 @@ def fig5(record, arrays):
         ax.bar(np.arange(1, layers + 1) + (k - 1) * width, energy[k], width,
                label=f"{t} (iter. {int(arrays['hw_steps'][k])}), |λ|max {m[f'hw_top_abs_eigenvalue.{t}']:.3g}")
     share = arrays["layer_sizes"] / arrays["layer_sizes"].sum()
-    ax.plot(np.arange(1, layers + 1), share, "k_", ms=12, label="layer's share of parameters")
+    ax.plot(np.arange(1, layers + 1), share, "k_", ms=14, mew=2, zorder=3, label="layer's share of parameters")
     ax.set(xlabel="layer", ylabel="energy (mean over eigenvectors)", xticks=np.arange(1, layers + 1),
+           ylim=(0, 1.05 * max(energy.max(), share.max()) + 0.25),
            title=f"(b) top-{arrays['hw_eigenvalues'].shape[-1]} |eigenvalue| eigenvectors of H_w per layer")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     return fig
 
