@@ -9,7 +9,12 @@ import torch
 from torch import nn
 
 from repalign.experiments.lou2022.cnn import make_cnn
-from repalign.experiments.lou2022.collinearity import as_images, collinearity_summary, first_epoch_average, probe_logits
+from repalign.experiments.lou2022.collinearity import (
+    as_images,
+    collinearity_summary,
+    first_epoch_average,
+    probe_logits,
+)
 from repalign.experiments.lou2022.ffnn import StackedFFNN
 from repalign.experiments.lou2022.hessian import (
     FlatParams,

@@ -30,7 +30,12 @@ from repalign.errors import DatasetMissing
 from repalign.experiments.lou2022.cnn import make_cnn
 from repalign.experiments.lou2022.ffnn import StackedFFNN
 from repalign.experiments.lou2022.hessian import neg_label_gradient_corr
-from repalign.experiments.lou2022.training import ImageTask, TrainingSettings, alignment_grid, load_image_task
+from repalign.experiments.lou2022.training import (
+    ImageTask,
+    TrainingSettings,
+    alignment_grid,
+    load_image_task,
+)
 from repalign.experiments.registry import Context, Resources, Tiered, artifact
 from repalign.results import Result
 from repalign.train import EpochSampler, OptimConfig, train

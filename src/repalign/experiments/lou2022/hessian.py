@@ -19,8 +19,8 @@ come from ARPACK's Lanczos (``scipy.sparse.linalg.eigsh``) wrapped around those 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ class FlatParams:
     sizes: list[int]              # entries per parameter tensor (one per layer for a bias-free FFNN)
 
     @classmethod
-    def of(cls, model: nn.Module) -> "FlatParams":
+    def of(cls, model: nn.Module) -> FlatParams:
         named = [(n, p) for n, p in model.named_parameters()]
         theta = torch.cat([p.detach().reshape(-1) for _, p in named]).clone()
         return cls(model, theta, [n for n, _ in named], [p.shape for _, p in named], [p.numel() for _, p in named])

@@ -160,12 +160,12 @@ def fig5(ctx: Context) -> Result:
     values = np.array(values).reshape(len(ctx.seeds), len(TIMES), -1)               # [seeds, 3, n_eigen]
     energies = np.array(energies).reshape(len(ctx.seeds), len(TIMES), -1).mean(0)  # seed mean, [3, layers]
 
-    result = Result(notes=task.notes + [
-        f"{DATASET}: FFNN depth {DEPTH}, width {s.width or WIDTH}, lr {LR}, {s.epochs} epochs ({steps} iterations, "
-        f"{steps_per_epoch} per epoch), {len(ctx.seeds)} seed(s); H_w and w on the {task.probe_x.shape[0]}-example "
-        f"probe; top {s.n_eigen} |eigenvalues| by Lanczos (tol {s.lanczos_tol})",
-        "t1 / t2 / t3 = iteration 0 / first grid iteration with half the peak layer's alignment rise / the end "
-        f"(seed 0: {', '.join(str(int(t)) for t in times[0])})"])
+    setup = (f"{DATASET}: FFNN depth {DEPTH}, width {s.width or WIDTH}, lr {LR}, {s.epochs} epochs ({steps} "
+             f"iterations, {steps_per_epoch} per epoch), {len(ctx.seeds)} seed(s); H_w and w on the "
+             f"{task.probe_x.shape[0]}-example probe; top {s.n_eigen} |eigenvalues| by Lanczos (tol {s.lanczos_tol})")
+    picked_note = ("t1 / t2 / t3 = iteration 0 / first grid iteration with half the peak layer's alignment rise / "
+                   f"the end (seed 0: {', '.join(str(int(t)) for t in times[0])})")
+    result = Result(notes=task.notes + [setup, picked_note])
     m = result.metrics
     m["corr.update_vs_hessian_direction.early"] = first_epoch_average(early, update_corr[:, 0], steps_per_epoch)
     m["corr.first_order_update_vs_hessian_direction.early"] = first_epoch_average(early, update_corr[:, 1],
