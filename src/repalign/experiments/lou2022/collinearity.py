@@ -120,6 +120,13 @@ class CollinearityRecorder:
         return np.stack([self.values[g] for g in self.grid])
 
 
+def stacked_cross_entropy(x: torch.Tensor, y: torch.Tensor):
+    """The shared loop's ``loss_fn`` for a ``StackedFFNN``: each model's mean cross-entropy on its minibatch."""
+    def loss_fn(model: StackedFFNN, idx: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(model(x[idx]).transpose(1, 2), y[idx], reduction="none").mean(1)
+    return loss_fn
+
+
 def collinearity_run(task: ImageTask, arch: str, s: CollinearitySettings, seeds: list[int],
                      desc: str) -> dict:
     """Train ``arch`` ('ffnn', 'vgg19', 'resnet18') on ``task`` and record −corr(Ỹ, w_t).
@@ -136,9 +143,7 @@ def collinearity_run(task: ImageTask, arch: str, s: CollinearitySettings, seeds:
     if arch == "ffnn":
         x, probe_x = task.x_train, task.probe_x
         jobs = [(StackedFFNN(x.shape[1], s.width or FFNN_WIDTH, FFNN_DEPTH, task.n_classes, seeds), seeds)]
-
-        def loss_fn(model, idx):  # one loss per stacked model
-            return F.cross_entropy(model(x[idx]).transpose(1, 2), task.y_train[idx], reduction="none").mean(1)
+        loss_fn = stacked_cross_entropy(x, task.y_train)
     else:
         x, probe_x = as_images(task.x_train), as_images(task.probe_x)
         jobs = [(make_cnn(arch, task.n_classes, s.cnn_width, seed, x.shape[1]), [seed]) for seed in seeds]

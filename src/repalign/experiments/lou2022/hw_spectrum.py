@@ -32,7 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from repalign.experiments.lou2022.collinearity import first_epoch_average
+from repalign.experiments.lou2022.collinearity import (
+    first_epoch_average,
+    stacked_cross_entropy,
+)
 from repalign.experiments.lou2022.ffnn import StackedFFNN
 from repalign.experiments.lou2022.hessian import (
     FlatParams,
@@ -133,12 +136,7 @@ def fig5(ctx: Context) -> Result:
     recorder(0, net)
     sampler = EpochSampler(task.x_train.shape[0], s.batch_size, n_models=len(ctx.seeds), seed=ctx.seeds[0],
                            device=ctx.device)
-
-    def loss_fn(model, idx):
-        logits = model(task.x_train[idx])
-        return torch.nn.functional.cross_entropy(logits.transpose(1, 2), task.y_train[idx], reduction="none").mean(1)
-
-    train(net, loss_fn, sampler, steps, OptimConfig("sgd", lr=LR, momentum=s.momentum, weight_decay=s.weight_decay),
+    train(net, stacked_cross_entropy(task.x_train, task.y_train), sampler, steps, OptimConfig("sgd", lr=LR, momentum=s.momentum, weight_decay=s.weight_decay),
           callback=recorder, desc=f"{PAPER}/fig5")
 
     alignment = np.stack([recorder.alignment[g] for g in recorder.grid])     # [G, models, layers]
@@ -177,7 +175,7 @@ def fig5(ctx: Context) -> Result:
         for layer, e in enumerate(energies[k], start=1):
             m[f"hw_energy.{name}.layer{layer}"] = float(e)
     result.arrays.update({"grid": grid, "alignment": alignment.mean(1), "early_grid": early,
-                          "update_corr": update_corr[:, 0], "first_order_corr": update_corr[:, 1], "hw_steps": np.array(times).mean(0),
-                          "hw_eigenvalues": values, "hw_energy": energies,
+                          "update_corr": update_corr[:, 0], "first_order_corr": update_corr[:, 1],
+                          "hw_steps": np.array(times).mean(0), "hw_eigenvalues": values, "hw_energy": energies,
                           "layer_sizes": np.array(FlatParams.of(net.member(0)).sizes)})
     return result
