@@ -24,7 +24,7 @@ PLOTTERS: dict[tuple[str, str], Callable] = {}
 # seaborn's whitegrid/paper theme as matplotlib ships it: importing seaborn (and scipy.stats
 # with it) would cost every plot job ~2 s; plotters that draw with seaborn import it themselves.
 STYLE = ("seaborn-v0_8-whitegrid", "seaborn-v0_8-paper", "seaborn-v0_8-deep")
-PAPER_MODULES = ("imani2022", "lou2022", "lou2022_appendix", "lou2022_hessian", "imani2022_transfer", "imani2022_office")  # plots/<paper>.py modules that register plotters
+PAPER_MODULES = ("imani2022", "lou2022", "lou2022_appendix", "lou2022_hessian", "imani2022_transfer", "imani2022_office", "lou2022_grids")  # plots/<paper>.py modules that register plotters
 
 
 def plotter(paper: str, artifact: str):

@@ -76,14 +76,17 @@ def lr_factor(schedule: str, step: int, total: int, decay_every: int = 0, decay_
 
 
 class Callback(Protocol):
-    """Called after every optimiser step; may also define ``state_dict``/``load_state_dict``."""
+    """Called after every optimiser step; may also define ``state_dict``/``load_state_dict``.
 
-    def __call__(self, step: int, model: torch.nn.Module) -> None: ...
+    Returning ``True`` stops training after that step (e.g. at a target train loss).
+    """
+
+    def __call__(self, step: int, model: torch.nn.Module) -> bool | None: ...
 
 
 @dataclass
 class TrainLog:
-    """Per-step training losses, shape ``[steps, n_models]``, and where the run resumed."""
+    """Per-step training losses, shape ``[steps run, n_models]``, and where the run resumed."""
 
     losses: np.ndarray
     resumed_from_step: int | None
@@ -114,7 +117,8 @@ def train(
     history) is written atomically every ``checkpoint_every`` steps, and an existing
     checkpoint is resumed from. The checkpoint is removed once training finishes.
     Losses are checked for NaN/inf every ``check_every`` steps (one device sync each);
-    a non-finite loss raises ``NonFiniteLoss`` naming the step.
+    a non-finite loss raises ``NonFiniteLoss`` naming the step. A callback that returns
+    ``True`` ends training after that step; the loss history then stops there too.
     """
     optimizer = make_optimizer(model.parameters(), optim)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -171,14 +175,16 @@ def train(
             losses.sum().backward()
             optimizer.step()
             scheduler.step()
-            if callback is not None:
-                callback(step + 1, model)
+            stop = callback is not None and bool(callback(step + 1, model))
             done = step + 1
-            if done % check_every == 0 or done == steps:
+            if done % check_every == 0 or done == steps or stop:
                 check_finite(done, bar)
             if checkpoint is not None and done % checkpoint_every == 0 and done < steps:
                 save_checkpoint(done)
             bar.update(1)
+            if stop:
+                history = history[:done]
+                break
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
     return TrainLog(losses=history.cpu().numpy(), resumed_from_step=resumed)
