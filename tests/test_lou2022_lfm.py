@@ -48,7 +48,8 @@ def test_early_stopping_stops_at_the_first_increase_or_plateau_and_keeps_the_bes
         with torch.no_grad():
             layer.weight.fill_(step)
         stop(step, layer)
-    assert stop.stopped and stop.losses == [1.0, 0.5, 0.4, 0.3999]
+    assert stop.stopped and stop(12, layer) is True  # the shared loop ends on True
+    assert stop.losses == [1.0, 0.5, 0.4, 0.3999]
     assert stop.best_epoch == 3 and stop.best_state["weight"].item() == 6.0  # epoch 3 = step 6
     increase = iter([1.0, 0.5, 0.7, 0.1])
     stop = lfm.EarlyStopping(1, lambda m: next(increase), 1e-3)

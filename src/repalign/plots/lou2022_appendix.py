@@ -1,4 +1,5 @@
-"""lou2022 appendix figures: frozen networks (Fig 18, Table 4) and layer-wise feature maximisation (Figs 16, 17), App. F."""
+"""lou2022 appendix figures: layer-wise feature maximisation (Figs 16, 17) and frozen networks
+(Fig 18, Table 4), App. F; kernel spectra and stable rank of VGG19 (Fig 19), App. G.1."""
 
 from __future__ import annotations
 
@@ -76,3 +77,29 @@ def fig16(record, arrays):
 @plotter("lou2022", "fig17")
 def fig17(record, arrays):
     return _lfm_figure(record, arrays, "CIFAR-10 (Fig 17)")
+
+
+@plotter("lou2022", "fig19")
+def fig19(record, arrays):
+    m = record["metrics"]
+    runs = ("random20", "clean")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, run, title in zip(axes, runs, ("(a) 20% random labels", "(b) clean labels")):
+        eigs = arrays[f"{run}.eigs"]  # [layers, k]
+        colours = plt.cm.viridis(np.linspace(0, 1, eigs.shape[0]))
+        for layer, curve in enumerate(eigs):
+            ax.semilogy(np.arange(1, curve.size + 1), np.clip(curve, 1e-12, None), color=colours[layer],
+                        label=f"layer {layer + 1}" if layer in (0, eigs.shape[0] - 1) else None)
+        ax.set(xlabel="i", ylabel="λ_i / λ_1 of C Ψ_lᵀ Ψ_l C",
+               title=f"{title}: test acc. {m[f'test_accuracy.{run}']:.1f}%")
+        ax.legend(fontsize=8)
+    ax = axes[2]
+    for run, colour in zip(runs, ("tab:green", "tab:blue")):
+        ranks = arrays[f"{run}.stable_rank"]
+        ax.plot(np.arange(1, ranks.size + 1), ranks, "o-", color=colour,
+                label=f"{run}: mean {m[f'stable_rank.mean.{run}']:.2f}")
+    ax.set(xlabel="layer l", ylabel="stable rank R_l", yscale="log", title="stable rank (cf. Fig 20b)")
+    ax.legend(fontsize=8)
+    fig.suptitle("Fig 19: VGG19 on CIFAR-10")
+    fig.tight_layout()
+    return fig

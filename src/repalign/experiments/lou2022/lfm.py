@@ -24,8 +24,8 @@ and the 10-layer depth are not given in App. F; they follow the rest of the pape
 The paper splits 45,000/5,000 images for LFM; here 10% of the training split is held out.
 End-to-end networks are the Eq. 8 FFNNs of ``training.py`` (SGD, momentum, lr 0.003) on the
 whole training split. Per-layer training runs for at most ``max_layer_epochs`` with the
-shared loop; a callback applies the stopping rule after every epoch and keeps the best
-parameters, which equals stopping there.
+shared loop; a callback applies the stopping rule after every epoch, keeps the best
+parameters and ends the loop.
 """
 
 from __future__ import annotations
@@ -108,9 +108,9 @@ def he_linear(fan_in: int, fan_out: int, generator: torch.Generator, device) -> 
 
 class EarlyStopping:
     """Training callback for Algorithm 1's stopping rule: after every epoch, the validation
-    loss; training 'stops' at the first epoch whose loss fails to fall by the relative
-    ``tol`` (an increase or a plateau), keeping the parameters of the best epoch seen.
-    Later steps of the shared loop's fixed budget are ignored, which equals stopping."""
+    loss; training stops (the callback returns True, which ends the shared loop) at the
+    first epoch whose loss fails to fall by the relative ``tol`` (an increase or a
+    plateau), keeping the parameters of the best epoch seen."""
 
     def __init__(self, steps_per_epoch: int, val_loss: Callable[[nn.Module], float], tol: float):
         self.steps_per_epoch, self.val_loss, self.tol = steps_per_epoch, val_loss, tol
@@ -119,9 +119,9 @@ class EarlyStopping:
         self.best_epoch = 0
         self.stopped = False
 
-    def __call__(self, step: int, layer: nn.Module) -> None:
+    def __call__(self, step: int, layer: nn.Module) -> bool:
         if self.stopped or step % self.steps_per_epoch:
-            return
+            return self.stopped
         loss = self.val_loss(layer)
         if self.losses and loss > self.losses[-1] * (1 - self.tol):
             self.stopped = True
@@ -129,6 +129,7 @@ class EarlyStopping:
         if loss <= min(self.losses):
             self.best_epoch = len(self.losses) - 1
             self.best_state = {k: v.detach().clone() for k, v in layer.state_dict().items()}
+        return self.stopped
 
     def state_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("losses", "best_state", "best_epoch", "stopped")}
