@@ -129,13 +129,16 @@ def test_a_callback_returning_true_ends_training():
     assert log.losses.shape == (7, 1)
 
 
-def test_tangent_profile_equals_layer_tangent_alignment():
+def test_tangent_profile_equals_layer_tangent_alignment(monkeypatch):
     net = tangent_view(make_cnn("vgg19", 10, 2, seed=0))
     x, y = torch.randn(6, 3, 32, 32), F.one_hot(torch.arange(6) % 10, 10).float()
     expected = layer_tangent_alignment(net, x, y, method="fast")
-    profile = grids.tangent_profile(net, x, y)
-    assert list(profile) == list(expected)
-    np.testing.assert_allclose(list(profile.values()), [float(v) for v in expected.values()], rtol=1e-4)
+    one_pass = grids.tangent_profile(net, x, y)
+    monkeypatch.setattr(grids, "ONE_PASS_ELEMENTS", 0)  # the layer-at-a-time route
+    per_layer = grids.tangent_profile(net, x, y)
+    for profile in (one_pass, per_layer):
+        assert list(profile) == list(expected)
+        np.testing.assert_allclose(list(profile.values()), [float(v) for v in expected.values()], rtol=1e-4)
 
 
 def test_tangent_view_is_the_same_function_without_batchnorm_parameters():

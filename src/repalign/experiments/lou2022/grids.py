@@ -18,8 +18,7 @@ One model step per architecture / dataset / optimiser (``grid_<...>``) trains ev
   size share the data order and every cell shares the initialisation.
 A cell stops at the end of the first epoch whose mean minibatch cross-entropy is at most
 ``target_loss`` (0.1), or at ``max_epochs``; it is measured there: A_l of every layer with
-the fast route (``layer_tangent_kernels``, one layer at a time) on the fixed, class-balanced
-200-example probe
+the fast route (``tangent_profile``) on the fixed, class-balanced 200-example probe
 (batch norm in inference mode: ``repalign.models.batchnorm.tangent_view``), and full-split
 train / test loss and accuracy. The paper does not list the grids' values; ours take the companion figures'
 values (Figs 12, 14, 15) and, for the FFNN, Fig 9's learning rates.
@@ -50,7 +49,11 @@ from repalign.experiments.lou2022.training import (
 )
 from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
 from repalign.experiments.storage import UpstreamNotRun
-from repalign.metrics import kernel_alignment, layer_tangent_kernels
+from repalign.metrics import (
+    kernel_alignment,
+    layer_tangent_alignment,
+    layer_tangent_kernels,
+)
 from repalign.models.batchnorm import tangent_view
 from repalign.results import Result
 from repalign.train import EpochSampler, OptimConfig, train
@@ -163,13 +166,19 @@ def evaluate_model(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[fl
     return 100 * correct / x.shape[0], loss / x.shape[0]
 
 
-def tangent_profile(net: nn.Module, probe_x: torch.Tensor, probe_y: torch.Tensor) -> dict[str, float]:
-    """A_l (Eq. 7) of every layer: the CKA of the layer tangent kernel K_l with vec(Y)vec(Y)ᵀ.
+ONE_PASS_ELEMENTS = 1 << 27  # tangent features of every layer at once below this (512 MB in float32)
 
-    K_l comes from the fast route one layer at a time (``layer_tangent_kernels``), which
-    keeps a 200-example probe of VGG19 / ResNet18 in bounded memory; the values equal
-    ``layer_tangent_alignment``'s.
+
+def tangent_profile(net: nn.Module, probe_x: torch.Tensor, probe_y: torch.Tensor) -> dict[str, float]:
+    """A_l (Eq. 7) of every layer, from the fast route.
+
+    When every layer's tangent features together (probe × outputs × parameters) are small,
+    one ``layer_tangent_alignment`` pass; otherwise one layer at a time
+    (``layer_tangent_kernels``, bounded memory for VGG19 / ResNet18 on a 200-example
+    probe) and A_l as the CKA of K_l with vec(Y)vec(Y)ᵀ. Both give the same values.
     """
+    if probe_y.numel() * sum(p.numel() for p in net.parameters()) <= ONE_PASS_ELEMENTS:
+        return {k: float(v) for k, v in layer_tangent_alignment(net, probe_x, probe_y, method="fast").items()}
     y = probe_y.reshape(-1, 1)
     target = y @ y.T
     return {name: float(kernel_alignment(k, target, centered=True)) for name, k in layer_tangent_kernels(net, probe_x)}
@@ -250,18 +259,20 @@ class GridStep:
 
 
 def _cnn_settings(batch_sizes, lrs, base_batch, base_lr, *, optimiser="sgd", paper_epochs=500,
-                  target_loss=0.1, quick_epochs=15, smoke_examples=20) -> Tiered:
-    """Smoke: 100 (``smoke_examples`` for many classes) images, width 2, one epoch; quick: 10,000
-    training images, ``quick_epochs``; paper: every image, ``paper_epochs``, the full grid."""
-    common = {"batch_sizes": batch_sizes, "lrs": lrs, "base_batch": base_batch, "base_lr": base_lr,
-              "optimiser": optimiser, "target_loss": target_loss}
+                  target_loss=0.1, quick_epochs=15, smoke_probe=10, smoke_batch_sizes=None) -> Tiered:
+    """Smoke: 100 images (at least ``smoke_probe``, one probe image per class), width 2, one
+    epoch, ``smoke_batch_sizes`` (default all); quick: 10,000 training images,
+    ``quick_epochs``; paper: every image, ``paper_epochs``, the full grid."""
+    common = {"lrs": lrs, "base_batch": base_batch, "base_lr": base_lr, "optimiser": optimiser,
+              "target_loss": target_loss}
     return Tiered(
-        smoke=GridSettings(n_train=max(100, smoke_examples), n_test=max(100, smoke_examples),
-                           probe_size=smoke_examples, max_epochs=1, width=2, full_grid=False, **common),
-        quick=GridSettings(n_train=10_000, n_test=None, probe_size=200, max_epochs=quick_epochs,
-                           full_grid=False, **common),
-        paper=GridSettings(n_train=None, n_test=None, probe_size=200, max_epochs=paper_epochs, full_grid=True,
+        smoke=GridSettings(n_train=max(100, smoke_probe), n_test=max(100, smoke_probe), probe_size=smoke_probe,
+                           max_epochs=1, width=2, full_grid=False, batch_sizes=smoke_batch_sizes or batch_sizes,
                            **common),
+        quick=GridSettings(n_train=10_000, n_test=None, probe_size=200, max_epochs=quick_epochs,
+                           full_grid=False, batch_sizes=batch_sizes, **common),
+        paper=GridSettings(n_train=None, n_test=None, probe_size=200, max_epochs=paper_epochs, full_grid=True,
+                           batch_sizes=batch_sizes, **common),
     )
 
 
@@ -277,7 +288,7 @@ STEPS = {
                            full_grid=True))),
     # Fig 15's learning rates; batch-size column at lr 0.01
     "grid_resnet18_cifar10": GridStep("resnet18", "cifar10", _cnn_settings(
-        BATCH_SIZES, (0.001, 0.003, 0.01, 0.02), 128, 0.01)),
+        BATCH_SIZES, (0.001, 0.003, 0.01, 0.02), 128, 0.01, smoke_batch_sizes=(128, 512))),
     # Fig 12's learning rates; Fig 14's batch sizes at lr 0.0032 (Fig 14b is Fig 12c)
     "grid_vgg19_cifar10": GridStep("vgg19", "cifar10", _cnn_settings(
         BATCH_SIZES, (0.0005, 0.001, 0.0032, 0.01), 128, 0.0032)),
@@ -287,7 +298,7 @@ STEPS = {
     # Fig 11: CIFAR-100, 100 epochs, no stopping rule
     "grid_vgg19_cifar100": GridStep("vgg19", "cifar100", _cnn_settings(
         (128,), (0.001, 0.005, 0.01), 128, 0.005, paper_epochs=100, target_loss=None, quick_epochs=10,
-        smoke_examples=100)),
+        smoke_probe=100)),
 }
 TRAIN_RESOURCES = Tiered(
     smoke=Resources(runtime_min=5, mem_mb=3000),
