@@ -10,14 +10,13 @@ transfer path end to end.
 
 import json
 import math
-import pickle
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import yaml
 
+from imani2022_standins import write_cifar_pickles
 from repalign.runner import run_step
 from repalign.targets import parse_claim
 
@@ -37,25 +36,6 @@ def target_metrics(artifact: str) -> set[str]:
     for t in TARGETS[artifact]["targets"]:
         names |= {t["metric"]} if "metric" in t else set(parse_claim(t["claim"])[1])
     return names
-
-
-def write_cifar_pickles(root: Path, n_classes: int, per_class: int = 24) -> None:
-    """A CIFAR pickle folder (torchvision's layout) of class-dependent random images."""
-    rng = np.random.default_rng(n_classes)
-    spec = {10: ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test_batch", "batches.meta", b"label_names",
-                 b"labels"),
-            100: ("cifar-100-python", ["train"], "test", "meta", b"fine_label_names", b"fine_labels")}
-    folder, train_files, test_file, meta, names_key, labels_key = spec[n_classes]
-    (root / folder).mkdir(parents=True)
-    means = rng.integers(40, 215, size=(n_classes, 3, 1, 1))
-    for files, n in ((train_files, per_class), ([test_file], per_class // 2)):
-        labels = np.repeat(np.arange(n_classes), n)
-        x = np.clip(means[labels] + rng.normal(0, 40, size=(labels.size, 3, 32, 32)), 0, 255).astype(np.uint8)
-        for name, part in zip(files, np.array_split(np.arange(labels.size), len(files))):
-            with open(root / folder / name, "wb") as f:
-                pickle.dump({b"data": x[part].reshape(part.size, -1), labels_key: labels[part].tolist()}, f)
-    with open(root / folder / meta, "wb") as f:
-        pickle.dump({names_key: [f"class{i}".encode() for i in range(n_classes)]}, f)
 
 
 @pytest.fixture(scope="module")
