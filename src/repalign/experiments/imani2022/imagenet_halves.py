@@ -190,13 +190,13 @@ class FolderBatches:
 
 def imagenet_half(ctx: Context, half: str, s: HalvesSettings):
     """ImageNet train images of ``half``'s classes: ``(dataset, indices, labels per index, wnids)``."""
-    from torchvision import transforms
+    split = load_dataset("imagenet", "train", root=ctx.data_root, cache_dir=ctx.cache_dir)
+    from torchvision import transforms  # lazy, after the cheap check that ImageNet is there
 
-    augment = transforms.Compose([
+    split.dataset.transform = transforms.Compose([
         transforms.Resize((s.resize, s.resize)), transforms.RandomCrop(s.image_size),
         transforms.RandomHorizontalFlip(), transforms.ToTensor(),
         transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-    split = load_dataset("imagenet", "train", root=ctx.data_root, cache_dir=ctx.cache_dir, transform=augment)
     wnids = [w for w in load_split()[half] if w in set(split.classes)]
     if not wnids:
         raise CorruptDataset(f"{split.source}: none of the {half} classes of the Yosinski split is there")
