@@ -61,9 +61,9 @@ class _ConvSignals(NamedTuple):
         return torch.einsum("cnbp,nap->ncba", g, p).reshape(p.shape[0], g.shape[0], -1)
 
 
-def _layer_signals(model: nn.Module, x: torch.Tensor, only: str | None = None) -> dict[str, _Factors | _ConvSignals]:
-    """One forward pass and one output-batched VJP; ``only`` restricts both to one layer."""
-    layers = [(k, m) for k, m in _param_layers(model) if only is None or k == only]
+def _layer_signals(model: nn.Module, x: torch.Tensor) -> dict[str, _Factors | _ConvSignals]:
+    """One forward pass and one output-batched VJP: every layer's inputs and backward signals."""
+    layers = _param_layers(model)
     for name, module in layers:
         if not isinstance(module, (nn.Linear, nn.Conv2d)):
             raise ValueError(
@@ -126,13 +126,14 @@ def layer_tangent_kernels(model: nn.Module, x: torch.Tensor, max_elements: int =
     """Yield ``(name, K_l)``, the [n·o, n·o] layer tangent kernels, one layer at a time.
 
     The same kernels as ``layer_tangent_alignment``'s fast route (nn.Linear / nn.Conv2d),
-    in bounded memory for large convolutional networks (e.g. lou2022 Fig 19, VGG19): each
-    layer gets its own forward pass and VJP, and a convolution's per-example weight
-    gradients are built ``max_elements`` at a time, so its kernel is assembled block by
-    block instead of from an [n, o, P_l] tensor.
+    for large convolutional networks (e.g. lou2022 Fig 19, VGG19): one forward pass and
+    one output-batched VJP give every layer's inputs (patches) and backward signals, and a
+    convolution's per-example weight gradients are built ``max_elements`` at a time, so
+    its kernel is assembled block by block instead of from an [n, o, P_l] tensor (for
+    VGG19's 512-channel layers and 200 examples that tensor would be 19 GB; the signals
+    are O(n·o·activations)).
     """
-    for name, _ in _param_layers(model):
-        sig = _layer_signals(model, x, only=name)[name]
+    for name, sig in _layer_signals(model, x).items():
         if isinstance(sig, _Factors):
             yield name, _full_kernel(sig)
             continue
