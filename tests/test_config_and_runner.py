@@ -43,8 +43,8 @@ def kmnist_step():
     """A throw-away artifact that needs KMNIST, which is not available offline."""
     key = ("testpaper", "fig1")
 
-    @artifact(*key, settings=Tiered(*(NoSettings(),) * 3),
-              resources=Tiered(*(Resources(runtime_min=1),) * 3))
+    @artifact(*key, settings=Tiered.same(NoSettings()),
+              resources=Tiered.same(Resources(runtime_min=1)))
     def needs_kmnist(ctx):
         from repalign.data import load_dataset
         load_dataset("kmnist", root=ctx.data_root, cache_dir=ctx.cache_dir)
@@ -75,3 +75,11 @@ def test_missing_dataset_with_missing_data_error_raises_and_writes_nothing(kmnis
 def test_unknown_artifact_lists_the_known_ones(tmp_path):
     with pytest.raises(KeyError, match="imani2022/fig10"):
         run_step("artifact", "imani2022", "fig99", tier="smoke", out=tmp_path / "x.json")
+
+
+def test_tiered_same_gives_every_tier_the_value_and_rejects_an_unknown_tier():
+    light = Resources(runtime_min=5, mem_mb=2000)
+    tiered = Tiered.same(light)
+    assert [tiered[t] for t in ("smoke", "quick", "paper")] == [light] * 3
+    with pytest.raises(ValueError, match="unknown tier 'huge'"):
+        tiered["huge"]

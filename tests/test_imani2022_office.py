@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_imani2022_smoke import assert_writes_targets, target_metrics
+from test_imani2022_smoke import assert_writes_targets
 
 from repalign.experiments.imani2022 import office31
 from repalign.plots import draw

@@ -36,6 +36,11 @@ class Tiered:
     quick: Any
     paper: Any
 
+    @classmethod
+    def same(cls, value: Any) -> "Tiered":
+        """One value for every tier (e.g. the resources of a light measurement step)."""
+        return cls(value, value, value)
+
     def __getitem__(self, tier: str):
         if tier not in TIERS:
             raise ValueError(f"unknown tier '{tier}'; choose one of {TIERS}")

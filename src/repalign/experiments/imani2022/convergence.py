@@ -63,8 +63,8 @@ class FastSlowSettings:
     fit_level: float = 0.05   # "fitted" when ≤ 5% of the initial loss remains
 
 
-FAST_SLOW = Tiered(*(FastSlowSettings(),) * 3)
-CHEAP = Tiered(*(Resources(runtime_min=2, mem_mb=1000),) * 3)
+FAST_SLOW = Tiered.same(FastSlowSettings())
+CHEAP = Tiered.same(Resources(runtime_min=2, mem_mb=1000))
 ALIGNMENTS = ("high_alignment", "low_alignment")
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -62,7 +61,7 @@ TRAIN_RESOURCES = Tiered(
     quick=Resources(runtime_min=30, mem_mb=4000, gpu=1),
     paper=Resources(runtime_min=120, mem_mb=8000, gpu=1),
 )
-MEASURE_RESOURCES = Tiered(*(Resources(runtime_min=10, mem_mb=4000),) * 3)
+MEASURE_RESOURCES = Tiered.same(Resources(runtime_min=10, mem_mb=4000))
 
 
 class StackedRBF(nn.Module):

@@ -49,7 +49,7 @@ TRAIN_RESOURCES = Tiered(
     quick=Resources(runtime_min=20, mem_mb=4000, gpu=1),
     paper=Resources(runtime_min=240, mem_mb=8000, gpu=1),
 )
-MEASURE_RESOURCES = Tiered(*(Resources(runtime_min=10, mem_mb=4000),) * 3)
+MEASURE_RESOURCES = Tiered.same(Resources(runtime_min=10, mem_mb=4000))
 
 
 def shuffled_labels(y: torch.Tensor, seeds: list[int]) -> torch.Tensor:

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-import torch
 
 from repalign.errors import DatasetMissing, RepalignError
 from repalign.experiments.imani2022.nets import NetConfig, clear_stages, hidden_layers, staged, train_group

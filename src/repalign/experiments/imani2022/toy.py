@@ -42,7 +42,7 @@ class ToySettings:
 
 
 SETTINGS = Tiered(smoke=ToySettings(n_runs=2), quick=ToySettings(n_runs=10), paper=ToySettings(n_runs=10))
-RESOURCES = Tiered(*(Resources(runtime_min=2, mem_mb=1000),) * 3)
+RESOURCES = Tiered.same(Resources(runtime_min=2, mem_mb=1000))
 
 
 @artifact(PAPER, "fig4", settings=SETTINGS, resources=RESOURCES)

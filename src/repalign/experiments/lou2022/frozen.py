@@ -33,6 +33,7 @@ from torch import nn
 
 from repalign.experiments.lou2022.ffnn import StackedFFNN
 from repalign.experiments.lou2022.training import (
+    MEASURE_RESOURCES,
     AlignmentRecorder,
     ConfigStore,
     ImageTask,
@@ -74,7 +75,6 @@ TRAIN_RESOURCES = Tiered(
     quick=Resources(runtime_min=20, mem_mb=16000, gpu=1),
     paper=Resources(runtime_min=120, mem_mb=32000, gpu=1),
 )
-MEASURE_RESOURCES = Tiered(*(Resources(runtime_min=5, mem_mb=2000),) * 3)
 
 
 def noise_key(scale: float) -> str:

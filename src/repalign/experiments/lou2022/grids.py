@@ -42,6 +42,7 @@ from torch import nn
 from repalign.experiments.lou2022.cnn import make_cnn
 from repalign.experiments.lou2022.ffnn import StackedFFNN
 from repalign.experiments.lou2022.training import (
+    MEASURE_RESOURCES,
     ConfigStore,
     ImageTask,
     load_image_task,
@@ -305,7 +306,6 @@ TRAIN_RESOURCES = Tiered(
     quick=Resources(runtime_min=20, mem_mb=16000, gpu=1),
     paper=Resources(runtime_min=24 * 60, mem_mb=32000, gpu=1),
 )
-MEASURE_RESOURCES = Tiered(*(Resources(runtime_min=5, mem_mb=2000),) * 3)
 
 
 def _register_model(name: str, step: GridStep) -> None:

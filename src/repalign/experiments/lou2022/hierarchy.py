@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from repalign.experiments.lou2022.training import (
+    MEASURE_RESOURCES,
     ConfigStore,
     TrainingSettings,
     load_image_task,
@@ -68,7 +69,6 @@ TRAIN_RESOURCES = Tiered(
     quick=Resources(runtime_min=20, mem_mb=8000, gpu=1),
     paper=Resources(runtime_min=180, mem_mb=8000, gpu=1),
 )
-MEASURE_RESOURCES = Tiered(*(Resources(runtime_min=5, mem_mb=2000),) * 3)
 
 
 def run_key(depth: int, lr: float) -> str:

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from repalign.experiments.lou2022.training import (
+    MEASURE_RESOURCES,
     ConfigStore,
     ImageTask,
     TrainingSettings,
@@ -82,7 +83,6 @@ TRAIN_RESOURCES = Tiered(
     quick=Resources(runtime_min=20, mem_mb=8000, gpu=1),
     paper=Resources(runtime_min=120, mem_mb=8000, gpu=1),
 )
-MEASURE_RESOURCES = Tiered(*(Resources(runtime_min=5, mem_mb=2000),) * 3)
 
 
 class UnitNorm(nn.Module):

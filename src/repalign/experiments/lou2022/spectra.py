@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from repalign.experiments.lou2022.cnn import make_cnn
 from repalign.experiments.lou2022.collinearity import as_images
-from repalign.experiments.lou2022.training import ConfigStore, ImageTask, TrainingSettings, load_image_task
+from repalign.experiments.lou2022.training import MEASURE_RESOURCES, ConfigStore, ImageTask, TrainingSettings, load_image_task
 from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
 from repalign.metrics import center_gram, layer_tangent_kernels
 from repalign.models.batchnorm import tangent_view
@@ -56,7 +56,6 @@ TRAIN_RESOURCES = Tiered(
     quick=Resources(runtime_min=30, mem_mb=16000, gpu=1),
     paper=Resources(runtime_min=600, mem_mb=16000, gpu=1),
 )
-MEASURE_RESOURCES = Tiered(*(Resources(runtime_min=5, mem_mb=2000),) * 3)
 
 
 def random_labels(y: torch.Tensor, share: float, n_classes: int, seed: int) -> torch.Tensor:

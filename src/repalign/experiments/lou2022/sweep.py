@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from repalign.experiments.lou2022.training import (
+    MEASURE_RESOURCES,
     ConfigStore,
     TrainingSettings,
     load_image_task,
@@ -82,7 +83,6 @@ TRAIN_RESOURCES = Tiered(
     quick=Resources(runtime_min=30, mem_mb=8000, gpu=1),
     paper=Resources(runtime_min=300, mem_mb=8000, gpu=1),
 )
-MEASURE_RESOURCES = Tiered(*(Resources(runtime_min=5, mem_mb=2000),) * 3)
 
 
 @dataclass(frozen=True)

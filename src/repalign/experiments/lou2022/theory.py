@@ -44,7 +44,7 @@ SETTINGS = Tiered(
     quick=TheorySettings(max_depth=30_000),
     paper=TheorySettings(max_depth=30_000),
 )
-RESOURCES = Tiered(*(Resources(runtime_min=5, mem_mb=2000),) * 3)
+RESOURCES = Tiered.same(Resources(runtime_min=5, mem_mb=2000))
 
 
 def log_points(low: float, high: float, n: int) -> np.ndarray:

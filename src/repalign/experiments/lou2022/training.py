@@ -25,10 +25,13 @@ import torch.nn.functional as F
 
 from repalign.data import class_subset, load_dataset, to_float
 from repalign.experiments.lou2022.ffnn import StackedFFNN
-from repalign.experiments.registry import Context
+from repalign.experiments.registry import Context, Resources, Tiered
 from repalign.experiments.storage import save_model_file
 from repalign.metrics import layer_tangent_alignment
 from repalign.train import EpochSampler, OptimConfig, train
+
+# A step that only reads trained models and measures them: the same small job at every tier.
+MEASURE_RESOURCES = Tiered.same(Resources(runtime_min=5, mem_mb=2000))
 
 PROBE_SEED = 20_220_717  # the probe subset is the same for every run and seed
 EVAL_CHUNK = 2048
