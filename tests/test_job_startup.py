@@ -35,3 +35,24 @@ def test_loading_one_paper_imports_no_heavy_optional_library_and_no_other_paper(
     assert report["steps"] > 0
     assert report["heavy"] == [], f"loading {paper} imports {report['heavy']}: import them where they are used"
     assert report["other_papers"] == [], report["other_papers"]
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_a_papers_plot_modules_register_a_plotter_for_each_of_its_artifacts(paper):
+    """``draw`` imports ``plots/<paper>.py`` and ``plots/<paper>_<topic>.py``: together they cover every artifact."""
+    probe = f"""
+import importlib, json
+from repalign.experiments import load_paper
+from repalign.experiments.registry import ARTIFACTS
+from repalign.plots import PLOTTERS, paper_modules
+load_paper({paper!r})
+for module in paper_modules({paper!r}):
+    importlib.import_module("repalign.plots." + module)
+print(json.dumps({{"modules": paper_modules({paper!r}),
+                  "unplotted": sorted(a for p, a in ARTIFACTS if p == {paper!r} and (p, a) not in PLOTTERS),
+                  "other_papers": sorted({{p for p, _ in PLOTTERS}} - {{{paper!r}}})}}))
+"""
+    report = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                       check=True).stdout)
+    assert paper in report["modules"] and all(m.startswith(paper) for m in report["modules"])
+    assert report["unplotted"] == [] and report["other_papers"] == []

@@ -1,7 +1,8 @@
 """Figures from result files only: ``draw`` never retrains or recomputes a metric.
 
-Each paper module registers ``plotter(paper, artifact)`` functions taking the result
-record and its arrays and returning a matplotlib figure. A ``not_run`` result gives a
+Each paper's modules, ``plots/<paper>.py`` and ``plots/<paper>_<topic>.py``, register
+``plotter(paper, artifact)`` functions taking the result record and its arrays and returning
+a matplotlib figure; ``draw`` imports only the modules of the paper it draws. A ``not_run`` result gives a
 placeholder figure that states the reason.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 import textwrap
 from pathlib import Path
 from typing import Callable
@@ -24,7 +26,6 @@ PLOTTERS: dict[tuple[str, str], Callable] = {}
 # seaborn's whitegrid/paper theme as matplotlib ships it: importing seaborn (and scipy.stats
 # with it) would cost every plot job ~2 s; plotters that draw with seaborn import it themselves.
 STYLE = ("seaborn-v0_8-whitegrid", "seaborn-v0_8-paper", "seaborn-v0_8-deep")
-PAPER_MODULES = ("imani2022", "lou2022", "lou2022_appendix", "lou2022_hessian", "imani2022_transfer", "imani2022_office", "lou2022_grids")  # plots/<paper>.py modules that register plotters
 
 
 def plotter(paper: str, artifact: str):
@@ -52,11 +53,15 @@ def _save(fig: plt.Figure, out: Path) -> None:
     plt.close(fig)
 
 
+def paper_modules(paper: str) -> list[str]:
+    """The plot modules of one paper: ``<paper>`` and ``<paper>_<topic>`` in this package."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name == paper or m.name.startswith(f"{paper}_"))
+
+
 def draw(paper: str, artifact: str, result_path: Path, out: Path) -> None:
     """Write ``out`` (PNG) and the PDF beside it from ``result_path``."""
-    for module in PAPER_MODULES:
-        if module == paper or module.startswith(f"{paper}_"):
-            importlib.import_module(f"repalign.plots.{module}")
+    for module in paper_modules(paper):
+        importlib.import_module(f"repalign.plots.{module}")
     record = read_result(result_path)
     plt.style.use(STYLE)
     if record["status"] != "ok":
