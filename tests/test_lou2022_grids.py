@@ -212,3 +212,12 @@ def test_smoke_step_writes_every_named_metric_and_plots(smoke_results, figure):
     for target in TARGETS[figure]["targets"]:
         scored = evaluate_target("lou2022", figure, target, record)
         assert scored.status != "fail", (target["id"], scored.reason)
+
+
+def test_colour_bar_ticks_keep_enough_decimals_to_differ():
+    """A narrow test-loss range (2.30802 ... 2.30804 at the smoke tier) must not print as one repeated tick."""
+    from repalign.plots.lou2022_grids import _decimals
+    ticks = np.linspace(2.30802, 2.30804, 5)
+    labels = {f"{t:.{_decimals(ticks[-1] - ticks[0])}f}" for t in ticks}
+    assert len(labels) == len(ticks)
+    assert _decimals(0.3) == 2

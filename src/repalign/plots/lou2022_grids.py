@@ -18,6 +18,11 @@ PANEL_TITLES = {"ffnn_fmnist": "(a) FFNN on Fashion-MNIST", "resnet18_cifar10": 
                 "vgg19_cifar10": "(c) VGG19 on CIFAR-10"}
 
 
+def _decimals(span: float) -> int:
+    """Decimals that tell colour-bar ticks apart over ``span`` (two for spans of 0.1 and more)."""
+    return max(2, int(np.ceil(-np.log10(max(span, 1e-9)))) + 1)
+
+
 def parse_cell(key: str) -> tuple[int, float]:
     """'bs128_lr0_0032' -> (128, 0.0032)."""
     batch, lr = key.split("_", 1)
@@ -56,7 +61,7 @@ def fig4(record, arrays):
             if c == min(lrs.index(ll) for bb, ll in cells.values() if bb == b):
                 ax.set_ylabel(f"bs {b}", fontsize=7)
         colourbar = fig.colorbar(cm.ScalarMappable(norm=norm, cmap="viridis"), ax=fig.axes[-1], shrink=0.8,
-                                 label="test loss", format="%.3g")
+                                 label="test loss", format=f"%.{_decimals(norm.vmax - norm.vmin)}f")
         colourbar.ax.tick_params(labelsize=6)
     return fig
 
