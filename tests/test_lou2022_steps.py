@@ -1,6 +1,6 @@
 """Every lou2022 step at the smoke tier, read from the session's smoke DAG: each artifact writes
 every metric its targets name. KMNIST and CIFAR-100 need a download: offline, Fig 7's KMNIST panel
-and Fig 11 (ResNet18 on CIFAR-100) are ``not_run`` with a reason that names the dataset.
+and Fig 11 (VGG19 on CIFAR-100) are ``not_run`` with a reason that names the dataset.
 The theory artifact also meets its numeric targets at the smoke and quick tiers."""
 
 from __future__ import annotations
