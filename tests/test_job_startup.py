@@ -5,6 +5,7 @@ optional heavy libraries (scipy.stats, scikit-learn, torchvision, OpenCV,
 scikit-image, timm, matplotlib) must be imported inside the functions that use them.
 """
 
+import functools
 import json
 import subprocess
 import sys
@@ -14,24 +15,38 @@ import pytest
 from repalign.experiments import PAPERS
 
 HEAVY = ("scipy.stats", "sklearn", "torchvision", "cv2", "skimage", "timm", "matplotlib")
+# What a job of paper argv[1] loads: first its steps (a run/train job), then its plot modules (a plot job).
 PROBE = """
-import json, sys
+import importlib, json, sys
 from repalign.experiments import load_paper
 from repalign.experiments.registry import ARTIFACTS, MODELS
-load_paper(sys.argv[1])
-print(json.dumps({
-    "steps": sum(paper == sys.argv[1] for paper, _ in [*ARTIFACTS, *MODELS]),
-    "heavy": [name for name in sys.argv[2:] if name in sys.modules],
+paper, heavy = sys.argv[1], sys.argv[2:]
+load_paper(paper)
+report = {
+    "steps": sum(p == paper for p, _ in [*ARTIFACTS, *MODELS]),
+    "heavy": [name for name in heavy if name in sys.modules],
     "other_papers": sorted({m.split(".")[2] for m in sys.modules if m.startswith("repalign.experiments.")}
-                           - {sys.argv[1], "registry", "storage"}),
-}))
+                           - {paper, "registry", "storage"}),
+}
+from repalign.plots import PLOTTERS, paper_modules
+for module in paper_modules(paper):
+    importlib.import_module("repalign.plots." + module)
+report["plot_modules"] = paper_modules(paper)
+report["unplotted"] = sorted(a for p, a in ARTIFACTS if p == paper and (p, a) not in PLOTTERS)
+report["other_papers_plotted"] = sorted({p for p, _ in PLOTTERS} - {paper})
+print(json.dumps(report))
 """
+
+
+@functools.cache
+def probe(paper: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", PROBE, paper, *HEAVY], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
 
 
 @pytest.mark.parametrize("paper", PAPERS)
 def test_loading_one_paper_imports_no_heavy_optional_library_and_no_other_paper(paper):
-    out = subprocess.run([sys.executable, "-c", PROBE, paper, *HEAVY], capture_output=True, text=True, check=True)
-    report = json.loads(out.stdout)
+    report = probe(paper)
     assert report["steps"] > 0
     assert report["heavy"] == [], f"loading {paper} imports {report['heavy']}: import them where they are used"
     assert report["other_papers"] == [], report["other_papers"]
@@ -40,19 +55,6 @@ def test_loading_one_paper_imports_no_heavy_optional_library_and_no_other_paper(
 @pytest.mark.parametrize("paper", PAPERS)
 def test_a_papers_plot_modules_register_a_plotter_for_each_of_its_artifacts(paper):
     """``draw`` imports ``plots/<paper>.py`` and ``plots/<paper>_<topic>.py``: together they cover every artifact."""
-    probe = f"""
-import importlib, json
-from repalign.experiments import load_paper
-from repalign.experiments.registry import ARTIFACTS
-from repalign.plots import PLOTTERS, paper_modules
-load_paper({paper!r})
-for module in paper_modules({paper!r}):
-    importlib.import_module("repalign.plots." + module)
-print(json.dumps({{"modules": paper_modules({paper!r}),
-                  "unplotted": sorted(a for p, a in ARTIFACTS if p == {paper!r} and (p, a) not in PLOTTERS),
-                  "other_papers": sorted({{p for p, _ in PLOTTERS}} - {{{paper!r}}})}}))
-"""
-    report = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                                       check=True).stdout)
-    assert paper in report["modules"] and all(m.startswith(paper) for m in report["modules"])
-    assert report["unplotted"] == [] and report["other_papers"] == []
+    report = probe(paper)
+    assert paper in report["plot_modules"] and all(m.startswith(paper) for m in report["plot_modules"])
+    assert report["unplotted"] == [] and report["other_papers_plotted"] == []

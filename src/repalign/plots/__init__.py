@@ -2,8 +2,8 @@
 
 Each paper's modules, ``plots/<paper>.py`` and ``plots/<paper>_<topic>.py``, register
 ``plotter(paper, artifact)`` functions taking the result record and its arrays and returning
-a matplotlib figure; ``draw`` imports only the modules of the paper it draws. A ``not_run`` result gives a
-placeholder figure that states the reason.
+a matplotlib figure; ``draw`` imports only the modules of the paper it draws. A ``not_run``
+result gives a placeholder figure that states the reason.
 """
 
 from __future__ import annotations
