@@ -2,7 +2,8 @@
 
 1. Shape: paper -> title + artifacts; each artifact has a title, a valid kind, known data names and
    targets; each target has an id unique in its artifact and exactly one of ``metric`` (with
-   ``paper_value``, per-tier ``tolerance`` and ``tolerance_kind``) or ``claim`` (with optional ``tiers``).
+   ``paper_value``, per-tier ``tolerance`` and ``tolerance_kind``) or ``claim`` (with optional ``tiers``),
+   and optionally ``kind: reproduction | sanity``.
 2. Coverage: every figure and table number that PAPERS.md mentions under a ``## <key>:`` heading has
    an entry ``fig<N>`` / ``table<N>`` under that paper (plus the two unnumbered items the inventory
    names: maennel2020 ``appd1`` and lou2022 ``theory``).
@@ -34,7 +35,8 @@ DATASETS = {
 }
 TOLERANCE_KINDS = {"abs", "rel"}
 ARTIFACT_KEYS = {"title", "kind", "data", "companion_of", "tier_note", "note", "targets"}
-TARGET_KEYS = {"id", "metric", "paper_value", "tolerance", "tolerance_kind", "source", "claim", "tiers"}
+TARGET_KEYS = {"id", "kind", "metric", "paper_value", "tolerance", "tolerance_kind", "source", "claim", "tiers"}
+TARGET_KINDS = {"reproduction", "sanity"}
 NUMERIC_ONLY = {"metric", "paper_value", "tolerance", "tolerance_kind"}
 # Unnumbered items the inventory asks for by name (App. D.1 tables; Thms 1-2 + Cor. 1).
 EXTRA_ARTIFACTS = {"maennel2020": {"appd1"}, "lou2022": {"theory"}}
@@ -355,6 +357,8 @@ def test_target_shape(targets):
                 errors.append(f"{where}: unknown keys {sorted(set(t) - TARGET_KEYS)}")
             if not (isinstance(t.get("source"), str) and t["source"].strip()):
                 errors.append(f"{where}: missing source")
+            if t.get("kind", "reproduction") not in TARGET_KINDS:
+                errors.append(f"{where}: kind {t['kind']!r} not in {sorted(TARGET_KINDS)}")
             has_metric, has_claim = "metric" in t, "claim" in t
             if has_metric == has_claim:
                 errors.append(f"{where}: needs exactly one of metric / claim")
@@ -387,7 +391,7 @@ def test_target_shape(targets):
                     errors.append(f"{where}: claim with numeric keys {sorted(set(t) & NUMERIC_ONLY)}")
                 if not (isinstance(t["claim"], str) and t["claim"].strip()):
                     errors.append(f"{where}: empty claim")
-                tiers = t.get("tiers", ["quick", "paper"])
+                tiers = t.get("tiers", ["smoke", "quick", "paper"] if t.get("kind") == "sanity" else ["quick", "paper"])
                 if not (isinstance(tiers, list) and tiers and set(tiers) <= TIERS
                         and len(set(tiers)) == len(tiers)):
                     errors.append(f"{where}: tiers {tiers!r} must be a non-empty subset of {sorted(TIERS)}")

@@ -88,3 +88,39 @@ def test_metrics_a_result_declares_not_run_give_not_run_with_the_reason():
     # a metric missing without a declared reason still fails
     partly = {**result(a=1.0), "not_run_metrics": {"a.ct": "x"}}
     assert evaluate_target("p", "fig1", claim, partly).status == "fail"
+
+
+def test_sanity_checks_are_counted_apart_from_reproduction_targets(tmp_path):
+    from repalign.targets import counts, render_markdown
+
+    targets = {"p": {"artifacts": {"fig1": {"targets": [
+        {"id": "claim", "claim": "a > b"},
+        {"id": "by_construction", "kind": "sanity", "claim": "b < 2"},
+        {"id": "broken", "kind": "sanity", "claim": "a < b"},
+    ]}}}}
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "fig1.json").write_text(json.dumps(result(tier="quick", a=2.0, b=1.0)))
+    records = scorecard(targets, tmp_path, {("p", "fig1")})
+    assert [r.kind for r in records] == ["reproduction", "sanity", "sanity"]
+    c = counts(records)
+    assert (c["reproduction pass"], c["reproduction fail"], c["sanity pass"], c["sanity fail"]) == (1, 0, 1, 1)
+    assert "sanity pass" in render_markdown(records)
+
+
+def test_sanity_claims_are_evaluated_at_every_tier_unless_their_tiers_say_otherwise():
+    sanity = {"id": "s", "kind": "sanity", "claim": "a > b"}
+    for tier in ("smoke", "quick", "paper"):
+        assert evaluate_target("p", "fig1", sanity, result(tier=tier, a=0.0, b=1.0)).status == "fail"
+    only_paper = {**sanity, "tiers": ["paper"]}
+    assert evaluate_target("p", "fig1", only_paper, result(tier="smoke", a=0.0, b=1.0)).status == "not_run"
+    # a reproduction claim still waits for quick
+    assert evaluate_target("p", "fig1", {"id": "c", "claim": "a > b"}, result(tier="smoke", a=0.0, b=1.0)).status == "not_run"
+
+
+def test_an_unknown_target_kind_is_an_error_naming_the_target(tmp_path):
+    from repalign.targets import load_targets
+
+    path = tmp_path / "t.yaml"
+    path.write_text("p:\n  artifacts:\n    fig1:\n      targets:\n        - {id: x, kind: sanitty, claim: 'a > b'}\n")
+    with pytest.raises(RepalignError, match=r"p/fig1/x: kind must be one of reproduction, sanity"):
+        load_targets(path)

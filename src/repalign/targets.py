@@ -4,6 +4,14 @@ Statuses: ``pass``, ``fail``, ``not_run`` (with the reason: no result yet, a mis
 dataset, or a target that this tier does not evaluate) and ``not_implemented`` (the
 artifact has no experiment yet). A metric a target names that is missing from a result,
 or is NaN/inf, is a ``fail`` at every tier: that is what the smoke tier checks.
+
+Kinds: a target is a ``reproduction`` target (the default: a number or claim of the
+paper) or a ``sanity`` check (``kind: sanity``: it holds by construction or checks the
+implementation or the dataset, not the paper's finding). The scorecard counts the two
+apart, so a sanity pass never inflates the reproduction count. A sanity claim is
+evaluated at every tier unless its ``tiers`` say otherwise (it needs no scale to hold);
+a numeric sanity target, like any numeric target, at the tiers of its ``tolerance``.
+A failed sanity check is a ``fail`` like any other (``check`` exits non-zero).
 """
 
 from __future__ import annotations
@@ -23,7 +31,8 @@ from repalign.errors import RepalignError
 from repalign.results import read_result
 
 STATUSES = ("pass", "fail", "not_run", "not_implemented")
-DEFAULT_CLAIM_TIERS = ("quick", "paper")
+KINDS = ("reproduction", "sanity")
+DEFAULT_CLAIM_TIERS = {"reproduction": ("quick", "paper"), "sanity": ("smoke", "quick", "paper")}
 _FUNCTIONS = {"abs": abs, "min": min, "max": max}
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 _COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
@@ -38,6 +47,7 @@ class Record:
     paper: str
     artifact: str
     target: str
+    kind: str
     status: str
     paper_value: Any
     value: Any
@@ -129,6 +139,9 @@ def load_targets(path: Path) -> dict:
                 where = f"{path}: {paper}/{art_id}/{t.get('id')}"
                 if ("metric" in t) == ("claim" in t):
                     raise RepalignError(f"{where}: a target needs exactly one of 'metric' or 'claim'")
+                if t.get("kind", "reproduction") not in KINDS:
+                    raise RepalignError(f"{where}: kind must be one of {', '.join(KINDS)}, "
+                                        f"not {t['kind']!r}")
                 if "claim" in t:
                     parse_claim(t["claim"])
                 elif t.get("tolerance_kind", "abs") not in ("abs", "rel"):
@@ -147,10 +160,20 @@ def _metric_values(names: list[str], metrics: dict) -> tuple[dict, str | None]:
     return values, ("; ".join(problems) or None)
 
 
+def target_kind(t: dict) -> str:
+    """``reproduction`` (the default) or ``sanity``."""
+    return t.get("kind", "reproduction")
+
+
+def claim_tiers(t: dict) -> tuple[str, ...]:
+    """The tiers where a claim is evaluated: its ``tiers``, else the default for its kind."""
+    return tuple(t.get("tiers", DEFAULT_CLAIM_TIERS[target_kind(t)]))
+
+
 def evaluate_target(paper: str, art_id: str, t: dict, result: dict) -> Record:
     tier = result["tier"]
     metrics = result.get("metrics") or {}
-    rec = Record(paper, art_id, t["id"], "fail", None, None, None, tier, None)
+    rec = Record(paper, art_id, t["id"], target_kind(t), "fail", None, None, None, tier, None)
     declared = result.get("not_run_metrics") or {}
     names = parse_claim(t["claim"])[1] if "claim" in t else [t["metric"]]
     absent = [n for n in names if n not in metrics]
@@ -164,7 +187,7 @@ def evaluate_target(paper: str, art_id: str, t: dict, result: dict) -> Record:
         _, names = parse_claim(t["claim"])
         values, problem = _metric_values(names, metrics)
         rec.value = values
-        tiers = t.get("tiers", DEFAULT_CLAIM_TIERS)
+        tiers = claim_tiers(t)
         if problem:
             rec.reason = problem
         elif tier not in tiers:
@@ -202,20 +225,20 @@ def scorecard(targets: dict, results_dir: Path, implemented: set[tuple[str, str]
                 reason = art.get("note") or "no checkable target"
                 status = "not_implemented" if (paper, art_id) not in implemented and art.get(
                     "kind") != "sketch" else "not_run"
-                records.append(Record(paper, art_id, "-", status, None, None, None, None, reason))
+                records.append(Record(paper, art_id, "-", "reproduction", status, None, None, None, None, reason))
                 continue
             if (paper, art_id) not in implemented:
-                records += [Record(paper, art_id, t["id"], "not_implemented", t.get("paper_value", t.get("claim")),
+                records += [Record(paper, art_id, t["id"], target_kind(t), "not_implemented", t.get("paper_value", t.get("claim")),
                                    None, None, None, "no experiment yet") for t in tlist]
                 continue
             if not path.exists():
-                records += [Record(paper, art_id, t["id"], "not_run", t.get("paper_value", t.get("claim")),
+                records += [Record(paper, art_id, t["id"], target_kind(t), "not_run", t.get("paper_value", t.get("claim")),
                                    None, None, None, f"no result yet: run `snakemake {paper}_{art_id}`")
                             for t in tlist]
                 continue
             result = read_result(path)
             if result["status"] != "ok":
-                records += [Record(paper, art_id, t["id"], "not_run", t.get("paper_value", t.get("claim")),
+                records += [Record(paper, art_id, t["id"], target_kind(t), "not_run", t.get("paper_value", t.get("claim")),
                                    None, None, result["tier"], result.get("reason")) for t in tlist]
                 continue
             records += [evaluate_target(paper, art_id, t, result) for t in tlist]
@@ -232,18 +255,29 @@ def _cell(v) -> str:
     return str(v).replace("|", "\\|")
 
 
+def counts(records: list[Record]) -> dict[str, int]:
+    """pass/fail of reproduction targets and of sanity checks apart, then not_run, not_implemented."""
+    out = {f"{kind} {status}": sum(r.kind == kind and r.status == status for r in records)
+           for kind in KINDS for status in ("pass", "fail")}
+    out.update({s: sum(r.status == s for r in records) for s in ("not_run", "not_implemented")})
+    return out
+
+
 def render_markdown(records: list[Record]) -> str:
-    lines = ["# Scorecard", "", "| paper | pass | fail | not_run | not_implemented |", "|---|---|---|---|---|"]
-    for paper in dict.fromkeys(r.paper for r in records):
-        counts = [sum(r.paper == paper and r.status == s for r in records) for s in STATUSES]
-        lines.append(f"| {paper} | " + " | ".join(map(str, counts)) + " |")
+    papers = list(dict.fromkeys(r.paper for r in records))
+    columns = list(counts([]))
+    lines = ["# Scorecard", "", "| paper | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for paper in papers:
+        c = counts([r for r in records if r.paper == paper])
+        lines.append(f"| {paper} | " + " | ".join(str(c[k]) for k in columns) + " |")
     lines.append("")
-    for paper in dict.fromkeys(r.paper for r in records):
-        lines += [f"## {paper}", "", "| artifact | target | status | paper | reproduced | tolerance | tier | reason |",
-                  "|---|---|---|---|---|---|---|---|"]
+    for paper in papers:
+        lines += [f"## {paper}", "",
+                  "| artifact | target | kind | status | paper | reproduced | tolerance | tier | reason |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in (r for r in records if r.paper == paper):
             lines.append("| " + " | ".join(_cell(x) for x in (
-                r.artifact, r.target, f"**{r.status}**" if r.status == "fail" else r.status,
+                r.artifact, r.target, r.kind, f"**{r.status}**" if r.status == "fail" else r.status,
                 r.paper_value, r.value, r.tolerance, r.tier, r.reason)) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -263,9 +297,9 @@ def run_check(results_dir: Path, targets_path: Path, out_dir: Path) -> int:
     records = scorecard(load_targets(targets_path), results_dir, set(ARTIFACTS))
     _write(Path(out_dir) / "scorecard.json", json.dumps([asdict(r) for r in records], indent=1))
     _write(Path(out_dir) / "scorecard.md", render_markdown(records))
-    counts = {s: sum(r.status == s for r in records) for s in STATUSES}
-    print(f"scorecard: {out_dir}/scorecard.md  " + "  ".join(f"{k}={v}" for k, v in counts.items()))
-    for r in records:
-        if r.status == "fail":
-            print(f"  FAIL {r.paper}/{r.artifact}/{r.target}: {r.reason or r.value}")
-    return counts["fail"]
+    summary = counts(records)
+    print(f"scorecard: {out_dir}/scorecard.md  " + "  ".join(f"{k.replace(' ', '_')}={v}" for k, v in summary.items()))
+    failed = [r for r in records if r.status == "fail"]
+    for r in failed:
+        print(f"  FAIL {r.paper}/{r.artifact}/{r.target} ({r.kind}): {r.reason or r.value}")
+    return len(failed)
