@@ -5,7 +5,8 @@ import json
 import pytest
 
 from repalign.errors import RepalignError
-from repalign.targets import eval_claim, evaluate_target, parse_claim, scorecard
+from repalign.scorecard_text import render_markdown, summarize
+from repalign.targets import eval_claim, evaluate_target, parse_claim, refresh_scorecard, scorecard
 
 
 def result(tier="quick", **metrics):
@@ -91,8 +92,6 @@ def test_metrics_a_result_declares_not_run_give_not_run_with_the_reason():
 
 
 def test_sanity_checks_are_counted_apart_from_reproduction_targets(tmp_path):
-    from repalign.targets import counts, render_markdown
-
     targets = {"p": {"artifacts": {"fig1": {"targets": [
         {"id": "claim", "claim": "a > b"},
         {"id": "by_construction", "kind": "sanity", "claim": "b < 2"},
@@ -102,9 +101,12 @@ def test_sanity_checks_are_counted_apart_from_reproduction_targets(tmp_path):
     (tmp_path / "p" / "fig1.json").write_text(json.dumps(result(tier="quick", a=2.0, b=1.0)))
     records = scorecard(targets, tmp_path, {("p", "fig1")})
     assert [r.kind for r in records] == ["reproduction", "sanity", "sanity"]
-    c = counts(records)
-    assert (c["reproduction pass"], c["reproduction fail"], c["sanity pass"], c["sanity fail"]) == (1, 0, 1, 1)
-    assert "sanity pass" in render_markdown(records)
+    summary = summarize(records)
+    assert summary.evaluated == {"reproduction": {"evaluated": 1, "pass": 1, "fail": 0},
+                                 "sanity": {"evaluated": 2, "pass": 1, "fail": 1}}
+    text = render_markdown(records, summary)
+    assert "| reproduction targets (the paper's claims and numbers) | 1 | 1 | 0 |" in text
+    assert "| sanity checks (hold by construction; not evidence) | 2 | 1 | 1 |" in text
 
 
 def test_sanity_claims_are_evaluated_at_every_tier_unless_their_tiers_say_otherwise():
@@ -124,3 +126,119 @@ def test_an_unknown_target_kind_is_an_error_naming_the_target(tmp_path):
     path.write_text("p:\n  artifacts:\n    fig1:\n      targets:\n        - {id: x, kind: sanitty, claim: 'a > b'}\n")
     with pytest.raises(RepalignError, match=r"p/fig1/x: kind must be one of reproduction, sanity"):
         load_targets(path)
+
+
+PATHS_REASON = "dataset 'kmnist' not found. Paths tried:\n  - /d/kmnist/a.gz\n  - /d/kmnist/b.gz\nTo obtain it: download"
+
+
+def _mixed_scorecard(tmp_path):
+    """One artifact per not_run case, plus a pass and a fail, at the smoke tier."""
+    targets = {"p": {"artifacts": {
+        "fig1": {"targets": [{"id": "claim", "claim": "a > b"},
+                             {"id": "exact", "metric": "a", "paper_value": 2.0, "tolerance": {"smoke": 0.1}},
+                             {"id": "wide", "metric": "b", "paper_value": 1.0, "tolerance": {"quick": 0.5}},
+                             {"id": "off", "metric": "b", "paper_value": 5.0, "tolerance": {"smoke": 0.5}}]},
+        "fig2": {"targets": [{"id": "c1", "claim": "a > b"}, {"id": "c2", "claim": "a < b"}]},
+        "fig3": {"targets": [{"id": "c", "claim": "a > b"}]},
+        "fig4": {"kind": "sketch", "targets": [], "note": "a sketch"},
+        "fig5": {"targets": [{"id": "c", "claim": "a > b"}]},
+    }}}
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "fig1.json").write_text(json.dumps(result(tier="smoke", a=2.0, b=1.0)))
+    (tmp_path / "p" / "fig2.json").write_text(json.dumps(
+        {**result(tier="smoke"), "status": "not_run", "reason": PATHS_REASON}))
+    records = scorecard(targets, tmp_path, {("p", f"fig{i}") for i in (1, 2, 3)})
+    return {(r.artifact, r.target): r for r in records}, records
+
+
+def test_each_not_run_case_has_its_own_why(tmp_path):
+    by_id, _ = _mixed_scorecard(tmp_path)
+    assert (by_id["fig1", "claim"].status, by_id["fig1", "claim"].why) == ("not_run", "tier")
+    assert (by_id["fig1", "exact"].status, by_id["fig1", "exact"].why) == ("pass", None)
+    assert (by_id["fig1", "wide"].status, by_id["fig1", "wide"].why) == ("not_run", "no_tolerance")
+    assert by_id["fig1", "off"].status == "fail"
+    assert by_id["fig2", "c1"].why == by_id["fig2", "c2"].why == "missing_data"
+    assert by_id["fig3", "c"].why == "no_result"
+    assert by_id["fig4", "-"].why == "no_target"
+    assert by_id["fig5", "c"].status == "not_implemented" and by_id["fig5", "c"].why is None
+    assert by_id["fig1", "claim"].evaluated_at == ["quick", "paper"]
+    assert by_id["fig1", "wide"].evaluated_at == ["quick"]
+
+
+def test_a_declared_not_run_metric_is_missing_data():
+    record = {**result(tier="quick", b=1.0), "not_run_metrics": {"a": PATHS_REASON}}
+    rec = evaluate_target("p", "fig1", {"id": "c", "claim": "a > b"}, record)
+    assert (rec.status, rec.why) == ("not_run", "missing_data") and "/d/kmnist/b.gz" in rec.reason
+
+
+def test_markdown_cells_are_one_line_and_each_reason_is_one_footnote(tmp_path):
+    _, records = _mixed_scorecard(tmp_path)
+    text = render_markdown(records, summarize(records))
+    rows = [line for line in text.splitlines() if line.startswith("| fig")]
+    assert len(rows) == len(records)
+    assert all(line.replace("\\|", "").count("|") == 10 for line in rows), rows  # 9 cells each
+    # the path-list reason of fig2's two targets: one footnote, cited twice, on one line
+    flat = "dataset 'kmnist' not found. Paths tried: /d/kmnist/a.gz; /d/kmnist/b.gz. To obtain it: download"
+    notes = [line for line in text.splitlines() if line.startswith("[^")]
+    assert [n for n in notes if n.endswith(flat)] == [n for n in notes if "kmnist" in n]
+    number = next(n for n in notes if "kmnist" in n).split("]")[0] + "]"
+    assert sum(row.endswith(f" {number} |") for row in rows) == 2
+    assert len(notes) == len({n.split(": ", 1)[1] for n in notes})  # each distinct reason once
+
+
+def test_the_header_gives_tier_counts_why_and_next_step_with_an_estimate(tmp_path):
+    _, records = _mixed_scorecard(tmp_path)
+    asked = []
+
+    def declared(tier, artifacts):
+        asked.append((tier, artifacts))
+        return 25
+
+    summary = summarize(records, declared)
+    text = render_markdown(records, summary)
+    head = text.split("## Per paper")[0]
+    assert "Tier: **smoke**" in head and "sanity checks" in head
+    assert "| reproduction targets (the paper's claims and numbers) | 2 | 1 | 1 |" in head
+    assert "2 a dataset is missing (`missing_data`)" in head
+    assert "1 evaluated at another tier (`tier`)" in head
+    assert "1 no tolerance at this tier (value recorded) (`no_tolerance`)" in head
+    assert "1 no result yet (`no_result`)" in head
+    assert "Missing data: kmnist" in head
+    assert asked == [("quick", ["p/fig1"])]
+    assert "`snakemake --cores all --config tier=quick` on one GPU evaluates 2 more targets of 1 artifact." in head
+    assert "sum to 25 min" in head and "about 10 min per figure" in head
+
+
+def test_declared_minutes_sum_the_artifact_and_the_models_it_needs():
+    from repalign.experiments import ARTIFACTS, MODELS
+    from repalign.targets import declared_minutes
+
+    step = ARTIFACTS[("imani2022", "fig10")]
+    expected = step.resources["quick"].runtime_min + sum(
+        MODELS[("imani2022", m)].resources["quick"].runtime_min for m in step.needs)
+    assert step.needs and declared_minutes("quick", ["imani2022/fig10"]) == expected
+    # a model shared by two artifacts counts once
+    both = declared_minutes("quick", ["imani2022/fig10", "imani2022/fig11"])
+    assert both == expected + ARTIFACTS[("imani2022", "fig11")].resources["quick"].runtime_min
+
+
+def test_refresh_rewrites_a_scorecard_older_than_a_result(tmp_path):
+    import os
+
+    targets = tmp_path / "t.yaml"
+    targets.write_text("imani2022:\n  artifacts:\n    fig10:\n      targets:\n        - {id: c, claim: 'a > b'}\n")
+    results, out = tmp_path / "results", tmp_path / "reports"
+    assert refresh_scorecard(results, targets, out, tmp_path / "figures") == "No results yet, so no scorecard."
+    (results / "imani2022").mkdir(parents=True)
+    path = results / "imani2022" / "fig10.json"
+    path.write_text(json.dumps({**result(tier="quick", a=2.0, b=1.0), "paper": "imani2022", "artifact": "fig10"}))
+    message = refresh_scorecard(results, targets, out, tmp_path / "figures")
+    assert message.startswith("Scorecard updated for the 1 result(s)") and (out / "scorecard.html").exists()
+    assert json.loads((out / "scorecard.json").read_text())[0]["status"] == "pass"
+    assert refresh_scorecard(results, targets, out, tmp_path / "figures").startswith("Scorecard (current)")
+    # a newer result (a later one-figure run) makes it stale again
+    path.write_text(json.dumps({**result(tier="quick", a=0.0, b=1.0), "paper": "imani2022", "artifact": "fig10"}))
+    later = (out / "scorecard.json").stat().st_mtime + 5
+    os.utime(path, (later, later))
+    assert refresh_scorecard(results, targets, out, tmp_path / "figures").startswith("Scorecard updated")
+    assert json.loads((out / "scorecard.json").read_text())[0]["status"] == "fail"

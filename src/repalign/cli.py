@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--results", type=Path, default=Path("results"))
     check.add_argument("--targets", type=Path, default=Path("paper_targets.yaml"))
     check.add_argument("--out", type=Path, default=Path("reports"))
+    check.add_argument("--figures", type=Path, default=Path("figures"), help="PNGs the HTML scorecard embeds")
     check.add_argument("--no-fail", action="store_true", help="exit 0 even when a target fails")
     sub.add_parser("list", help="list implemented artifacts and models")
     args = parser.parse_args(argv)
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "check":
             from repalign.targets import run_check
 
-            failed = run_check(args.results, args.targets, args.out)
+            failed = run_check(args.results, args.targets, args.out, args.figures)
             return 1 if failed and not args.no_fail else 0
         elif args.command == "list":
             from repalign.experiments import ARTIFACTS, MODELS

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from repalign.errors import RepalignError
+from repalign.experiments.registry import TIERS
 from repalign.results import read_result
 
 STATUSES = ("pass", "fail", "not_run", "not_implemented")
@@ -42,17 +43,33 @@ _ALLOWED = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, a
             ast.GtE, ast.Eq, ast.NotEq, ast.Name, ast.Attribute, ast.Constant, ast.Call, ast.Load)
 
 
+# Why a target is not_run (the record's ``why``).
+WHYS = {
+    "missing_data": "a dataset is missing",
+    "upstream": "a model it needs was not trained",
+    "tier": "evaluated at another tier",
+    "no_tolerance": "no tolerance at this tier (value recorded)",
+    "no_result": "no result yet",
+    "no_target": "nothing to check (a sketch, or no checkable number)",
+}
+
+
 @dataclass
 class Record:
+    """One target's line of the scorecard. ``why`` (one of WHYS) says why it is not_run;
+    ``tier`` is the tier of the result it was scored on, ``evaluated_at`` the tiers that compare it."""
+
     paper: str
     artifact: str
     target: str
     kind: str
     status: str
+    why: str | None
     paper_value: Any
     value: Any
     tolerance: Any
     tier: str | None
+    evaluated_at: list[str]
     reason: str | None
 
 
@@ -170,117 +187,98 @@ def claim_tiers(t: dict) -> tuple[str, ...]:
     return tuple(t.get("tiers", DEFAULT_CLAIM_TIERS[target_kind(t)]))
 
 
+def evaluated_at(t: dict) -> tuple[str, ...]:
+    """The tiers where a target is compared: a claim's tiers, a number's tolerance tiers."""
+    if "claim" in t:
+        return claim_tiers(t)
+    return tuple(tier for tier in TIERS if tier in (t.get("tolerance") or {}))
+
+
+def _record(paper: str, art_id: str, t: dict, status: str, tier=None, why=None, reason=None) -> Record:
+    return Record(paper=paper, artifact=art_id, target=t["id"], kind=target_kind(t), status=status,
+                  why=why, paper_value=t.get("claim", t.get("paper_value")), value=None,
+                  tolerance=None, tier=tier, evaluated_at=list(evaluated_at(t)), reason=reason)
+
+
+def _tolerance_text(t: dict, tier: str) -> str | None:
+    tol = (t.get("tolerance") or {}).get(tier)
+    return None if tol is None else f"±{tol}{' (relative)' if t.get('tolerance_kind') == 'rel' else ''}"
+
+
 def evaluate_target(paper: str, art_id: str, t: dict, result: dict) -> Record:
+    """Score one target against one ``ok`` result (see the module docstring for the statuses)."""
     tier = result["tier"]
     metrics = result.get("metrics") or {}
-    rec = Record(paper, art_id, t["id"], target_kind(t), "fail", None, None, None, tier, None)
+    rec = _record(paper, art_id, t, "fail", tier)
     declared = result.get("not_run_metrics") or {}
     names = parse_claim(t["claim"])[1] if "claim" in t else [t["metric"]]
     absent = [n for n in names if n not in metrics]
     if absent and all(n in declared for n in absent):
-        rec.status = "not_run"
-        rec.paper_value = t.get("claim", t.get("paper_value"))
-        rec.reason = "; ".join(dict.fromkeys(declared[n].splitlines()[0] for n in absent))
+        rec.status, rec.why = "not_run", "missing_data"
+        rec.reason = "; ".join(dict.fromkeys(declared[n] for n in absent))
         return rec
+    values, problem = _metric_values(names, metrics)
     if "claim" in t:
-        rec.paper_value = t["claim"]
-        _, names = parse_claim(t["claim"])
-        values, problem = _metric_values(names, metrics)
         rec.value = values
-        tiers = claim_tiers(t)
         if problem:
             rec.reason = problem
-        elif tier not in tiers:
-            rec.status = "not_run"
-            rec.reason = f"claim evaluated at {', '.join(tiers)} tier; here its metrics exist and are finite"
+        elif tier not in claim_tiers(t):
+            rec.status, rec.why = "not_run", "tier"
+            rec.reason = (f"claim evaluated at the {', '.join(claim_tiers(t))} tier; "
+                          "here its metrics exist and are finite")
         else:
             rec.status = "pass" if eval_claim(t["claim"], values) else "fail"
         return rec
-    rec.paper_value = t.get("paper_value")
-    values, problem = _metric_values([t["metric"]], metrics)
     rec.value = values.get(t["metric"])
+    rec.tolerance = _tolerance_text(t, tier)
     tol = (t.get("tolerance") or {}).get(tier)
-    kind = t.get("tolerance_kind", "abs")
-    rec.tolerance = None if tol is None else f"±{tol}{' (relative)' if kind == 'rel' else ''}"
     if problem:
         rec.reason = problem
     elif tol is None:
-        rec.status = "not_run"
-        rec.reason = f"no tolerance at the {tier} tier; value recorded"
+        rec.status, rec.why = "not_run", "no_tolerance"
+        rec.reason = f"no tolerance at the {tier} tier (evaluated at {', '.join(evaluated_at(t))}); value recorded"
     else:
-        bound = tol * abs(rec.paper_value) if kind == "rel" else tol
+        bound = tol * abs(rec.paper_value) if t.get("tolerance_kind") == "rel" else tol
         rec.status = "pass" if abs(rec.value - rec.paper_value) <= bound else "fail"
         if rec.status == "fail":
             rec.reason = f"|{rec.value:.4g} - {rec.paper_value}| > {bound:.4g}"
     return rec
 
 
+def _why_result_not_run(result: dict) -> str:
+    """A ``not_run`` result: a missing dataset (the runner's reason), or an untrained upstream model."""
+    return "upstream" if result.get("why") == "upstream" else "missing_data"
+
+
 def scorecard(targets: dict, results_dir: Path, implemented: set[tuple[str, str]]) -> list[Record]:
+    """One record per target of every artifact (one per artifact that has no target)."""
     records = []
     for paper, entry in targets.items():
         for art_id, art in (entry.get("artifacts") or {}).items():
             tlist = art.get("targets") or []
             path = Path(results_dir) / paper / f"{art_id}.json"
             if not tlist:
-                reason = art.get("note") or "no checkable target"
-                status = "not_implemented" if (paper, art_id) not in implemented and art.get(
-                    "kind") != "sketch" else "not_run"
-                records.append(Record(paper, art_id, "-", "reproduction", status, None, None, None, None, reason))
-                continue
-            if (paper, art_id) not in implemented:
-                records += [Record(paper, art_id, t["id"], target_kind(t), "not_implemented", t.get("paper_value", t.get("claim")),
-                                   None, None, None, "no experiment yet") for t in tlist]
-                continue
-            if not path.exists():
-                records += [Record(paper, art_id, t["id"], target_kind(t), "not_run", t.get("paper_value", t.get("claim")),
-                                   None, None, None, f"no result yet: run `snakemake {paper}_{art_id}`")
+                placeholder = {"id": "-"}
+                if (paper, art_id) in implemented or art.get("kind") == "sketch":
+                    records.append(_record(paper, art_id, placeholder, "not_run", why="no_target",
+                                           reason=art.get("note") or "no checkable target"))
+                else:
+                    records.append(_record(paper, art_id, placeholder, "not_implemented",
+                                           reason="no experiment yet"))
+            elif (paper, art_id) not in implemented:
+                records += [_record(paper, art_id, t, "not_implemented", reason="no experiment yet")
                             for t in tlist]
-                continue
-            result = read_result(path)
-            if result["status"] != "ok":
-                records += [Record(paper, art_id, t["id"], target_kind(t), "not_run", t.get("paper_value", t.get("claim")),
-                                   None, None, result["tier"], result.get("reason")) for t in tlist]
-                continue
-            records += [evaluate_target(paper, art_id, t, result) for t in tlist]
+            elif not path.exists():
+                records += [_record(paper, art_id, t, "not_run", why="no_result",
+                                    reason=f"no result yet: run `snakemake {paper}_{art_id}`") for t in tlist]
+            else:
+                result = read_result(path)
+                if result["status"] != "ok":
+                    records += [_record(paper, art_id, t, "not_run", result["tier"], _why_result_not_run(result),
+                                        result.get("reason")) for t in tlist]
+                else:
+                    records += [evaluate_target(paper, art_id, t, result) for t in tlist]
     return records
-
-
-def _cell(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, dict):
-        return ", ".join(f"{k}={_cell(x)}" for k, x in v.items())
-    return str(v).replace("|", "\\|")
-
-
-def counts(records: list[Record]) -> dict[str, int]:
-    """pass/fail of reproduction targets and of sanity checks apart, then not_run, not_implemented."""
-    out = {f"{kind} {status}": sum(r.kind == kind and r.status == status for r in records)
-           for kind in KINDS for status in ("pass", "fail")}
-    out.update({s: sum(r.status == s for r in records) for s in ("not_run", "not_implemented")})
-    return out
-
-
-def render_markdown(records: list[Record]) -> str:
-    papers = list(dict.fromkeys(r.paper for r in records))
-    columns = list(counts([]))
-    lines = ["# Scorecard", "", "| paper | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for paper in papers:
-        c = counts([r for r in records if r.paper == paper])
-        lines.append(f"| {paper} | " + " | ".join(str(c[k]) for k in columns) + " |")
-    lines.append("")
-    for paper in papers:
-        lines += [f"## {paper}", "",
-                  "| artifact | target | kind | status | paper | reproduced | tolerance | tier | reason |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for r in (r for r in records if r.paper == paper):
-            lines.append("| " + " | ".join(_cell(x) for x in (
-                r.artifact, r.target, r.kind, f"**{r.status}**" if r.status == "fail" else r.status,
-                r.paper_value, r.value, r.tolerance, r.tier, r.reason)) + " |")
-        lines.append("")
-    return "\n".join(lines)
 
 
 def _write(path: Path, text: str) -> None:
@@ -290,16 +288,68 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def run_check(results_dir: Path, targets_path: Path, out_dir: Path) -> int:
-    """Write ``scorecard.{json,md}`` under ``out_dir``; return the number of failed targets."""
-    from repalign.experiments import ARTIFACTS
+def declared_minutes(tier: str, artifacts: list[str]) -> int:
+    """Sum of the declared ``runtime_min`` at ``tier`` of these artifacts and the models they need."""
+    from repalign.experiments import ARTIFACTS, MODELS
 
-    records = scorecard(load_targets(targets_path), results_dir, set(ARTIFACTS))
+    steps = {}
+    for name in artifacts:
+        paper, art = name.split("/")
+        step = ARTIFACTS[(paper, art)]
+        steps[(paper, art, "artifact")] = step
+        steps.update({(paper, m, "model"): MODELS[(paper, m)] for m in step.needs})
+    return sum(step.resources[tier].runtime_min for step in steps.values())
+
+
+def run_check(results_dir: Path, targets_path: Path, out_dir: Path, figures_dir: Path = Path("figures")) -> int:
+    """Write ``scorecard.{json,md,html}`` under ``out_dir``; return the number of failed targets."""
+    from repalign.experiments import ARTIFACTS
+    from repalign.scorecard_html import render_html
+    from repalign.scorecard_text import render_markdown, summarize
+
+    targets = load_targets(targets_path)
+    records = scorecard(targets, results_dir, set(ARTIFACTS))
+    summary = summarize(records, declared_minutes)
     _write(Path(out_dir) / "scorecard.json", json.dumps([asdict(r) for r in records], indent=1))
-    _write(Path(out_dir) / "scorecard.md", render_markdown(records))
-    summary = counts(records)
-    print(f"scorecard: {out_dir}/scorecard.md  " + "  ".join(f"{k.replace(' ', '_')}={v}" for k, v in summary.items()))
+    _write(Path(out_dir) / "scorecard.md", render_markdown(records, summary))
+    _write(Path(out_dir) / "scorecard.html", render_html(records, summary, targets, Path(figures_dir)))
+    e = summary.evaluated
+    print(f"scorecard: {out_dir}/scorecard.md and .html  tier={summary.tier}  "
+          f"reproduction pass={e['reproduction']['pass']} fail={e['reproduction']['fail']}  "
+          f"sanity pass={e['sanity']['pass']} fail={e['sanity']['fail']}  "
+          f"not_run={sum(summary.not_run.values())} not_implemented={summary.not_implemented}")
     failed = [r for r in records if r.status == "fail"]
     for r in failed:
         print(f"  FAIL {r.paper}/{r.artifact}/{r.target} ({r.kind}): {r.reason or r.value}")
+    for step in summary.next_steps:
+        print(f"  next: {step.text()}")
     return len(failed)
+
+
+def results_newer_than_scorecard(results_dir: Path, out_dir: Path) -> list[Path]:
+    """Result files written after ``out_dir/scorecard.json`` (every one when there is none)."""
+    stamp = Path(out_dir) / "scorecard.json"
+    since = stamp.stat().st_mtime if stamp.exists() else -math.inf
+    return sorted(p for p in Path(results_dir).glob("*/*.json") if p.stat().st_mtime > since)
+
+
+def refresh_scorecard(results_dir: Path, targets_path: Path, out_dir: Path, figures_dir: Path) -> str:
+    """After a run (Snakefile ``onsuccess``): rewrite the scorecard if results are newer than it.
+
+    A run of one figure (``snakemake imani2022_fig10``) does not include the scorecard rule;
+    without this, the end message would point at a scorecard that predates the new result.
+    Returns the message to print.
+    """
+    out = Path(out_dir)
+    newer = results_newer_than_scorecard(results_dir, out_dir)
+    if not newer:
+        if not (out / "scorecard.json").exists():
+            return "No results yet, so no scorecard."
+        return f"Scorecard (current): {out}/scorecard.html (and .md, .json)"
+    try:
+        run_check(Path(results_dir), Path(targets_path), out, Path(figures_dir))
+    except RepalignError as exc:
+        return (f"Scorecard NOT updated ({exc}); {len(newer)} results are newer than {out}/scorecard.json. "
+                "Fix that, then run `snakemake check --cores 1`.")
+    return (f"Scorecard updated for the {len(newer)} result(s) newer than the last one "
+            f"(e.g. {newer[-1]}): {out}/scorecard.html (and .md, .json)")

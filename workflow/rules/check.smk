@@ -1,12 +1,16 @@
 # The scorecard (end of `rule all`) and the regression check (`snakemake check`).
+# Both write reports/scorecard.{md,json,html}; the HTML page (figures beside their targets)
+# is the report item, so clicking it in `snakemake --report` shows it.
 
 
 rule scorecard:
     input:
         results=ALL_RESULTS,
+        figures=ALL_FIGURES,  # the HTML page embeds them
         targets=PAPER_TARGETS,
     output:
-        report("reports/scorecard.md", caption="../report/scorecard.rst", category="Scorecard"),
+        report("reports/scorecard.html", caption="../report/scorecard.rst", category="Scorecard"),
+        "reports/scorecard.md",
         "reports/scorecard.json",
     log:
         "logs/scorecard.log",
@@ -14,8 +18,8 @@ rule scorecard:
         CONDA_ENV
     localrule: True
     shell:
-        "python -m repalign check --no-fail --results results --targets {input.targets} "
-        "--out reports 2>&1 | tee {log}"
+        "python -m repalign check --no-fail --results results --figures figures "
+        "--targets {input.targets} --out reports 2>&1 | tee {log}"
 
 
 rule check:
@@ -28,5 +32,5 @@ rule check:
         CONDA_ENV
     localrule: True
     shell:
-        "python -m repalign check --results results --targets {params.targets} --out reports "
-        "2>&1 | tee {log}"
+        "python -m repalign check --results results --figures figures --targets {params.targets} "
+        "--out reports 2>&1 | tee {log}"
