@@ -233,12 +233,13 @@ def test_refresh_rewrites_a_scorecard_older_than_a_result(tmp_path):
     path = results / "imani2022" / "fig10.json"
     path.write_text(json.dumps({**result(tier="quick", a=2.0, b=1.0), "paper": "imani2022", "artifact": "fig10"}))
     message = refresh_scorecard(results, targets, out, tmp_path / "figures")
-    assert message.startswith("Scorecard updated for the 1 result(s)") and (out / "scorecard.html").exists()
+    assert message.startswith("Scorecard written for the 1 result(s) present") and (out / "scorecard.html").exists()
     assert json.loads((out / "scorecard.json").read_text())[0]["status"] == "pass"
     assert refresh_scorecard(results, targets, out, tmp_path / "figures").startswith("Scorecard (current)")
     # a newer result (a later one-figure run) makes it stale again
     path.write_text(json.dumps({**result(tier="quick", a=0.0, b=1.0), "paper": "imani2022", "artifact": "fig10"}))
     later = (out / "scorecard.json").stat().st_mtime + 5
     os.utime(path, (later, later))
-    assert refresh_scorecard(results, targets, out, tmp_path / "figures").startswith("Scorecard updated")
+    assert refresh_scorecard(results, targets, out, tmp_path / "figures").startswith(
+        f"Scorecard updated for the 1 result(s) newer than it (latest {path})")
     assert json.loads((out / "scorecard.json").read_text())[0]["status"] == "fail"

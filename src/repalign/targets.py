@@ -327,10 +327,11 @@ def run_check(results_dir: Path, targets_path: Path, out_dir: Path, figures_dir:
 
 
 def results_newer_than_scorecard(results_dir: Path, out_dir: Path) -> list[Path]:
-    """Result files written after ``out_dir/scorecard.json`` (every one when there is none)."""
+    """Result files written after ``out_dir/scorecard.json`` (every one when there is none), oldest first."""
     stamp = Path(out_dir) / "scorecard.json"
     since = stamp.stat().st_mtime if stamp.exists() else -math.inf
-    return sorted(p for p in Path(results_dir).glob("*/*.json") if p.stat().st_mtime > since)
+    newer = [p for p in Path(results_dir).glob("*/*.json") if p.stat().st_mtime > since]
+    return sorted(newer, key=lambda p: p.stat().st_mtime)
 
 
 def refresh_scorecard(results_dir: Path, targets_path: Path, out_dir: Path, figures_dir: Path) -> str:
@@ -341,15 +342,16 @@ def refresh_scorecard(results_dir: Path, targets_path: Path, out_dir: Path, figu
     Returns the message to print.
     """
     out = Path(out_dir)
+    existed = (out / "scorecard.json").exists()
     newer = results_newer_than_scorecard(results_dir, out_dir)
     if not newer:
-        if not (out / "scorecard.json").exists():
-            return "No results yet, so no scorecard."
-        return f"Scorecard (current): {out}/scorecard.html (and .md, .json)"
+        return (f"Scorecard (current): {out}/scorecard.html (and .md, .json)" if existed
+                else "No results yet, so no scorecard.")
     try:
         run_check(Path(results_dir), Path(targets_path), out, Path(figures_dir))
     except RepalignError as exc:
         return (f"Scorecard NOT updated ({exc}); {len(newer)} results are newer than {out}/scorecard.json. "
                 "Fix that, then run `snakemake check --cores 1`.")
-    return (f"Scorecard updated for the {len(newer)} result(s) newer than the last one "
-            f"(e.g. {newer[-1]}): {out}/scorecard.html (and .md, .json)")
+    what = (f"updated for the {len(newer)} result(s) newer than it (latest {newer[-1]})" if existed
+            else f"written for the {len(newer)} result(s) present")
+    return f"Scorecard {what}: {out}/scorecard.html (and .md, .json)"
