@@ -243,3 +243,17 @@ def test_refresh_rewrites_a_scorecard_older_than_a_result(tmp_path):
     assert refresh_scorecard(results, targets, out, tmp_path / "figures").startswith(
         f"Scorecard updated for the 1 result(s) newer than it (latest {path})")
     assert json.loads((out / "scorecard.json").read_text())[0]["status"] == "fail"
+
+
+def test_with_results_of_two_tiers_each_waits_for_the_tier_after_its_own(tmp_path):
+    targets = {"p": {"artifacts": {f"fig{i}": {"targets": [{"id": "c", "claim": "a > b"}]} for i in (1, 2)}}}
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "fig1.json").write_text(json.dumps(result(tier="smoke", a=2.0, b=1.0)))
+    (tmp_path / "p" / "fig2.json").write_text(json.dumps({**result(tier="quick", a=2.0, b=1.0), "artifact": "fig2"}))
+    paper_only = {**targets["p"]["artifacts"]["fig2"]["targets"][0], "tiers": ["paper"]}
+    targets["p"]["artifacts"]["fig2"]["targets"].append({**paper_only, "id": "late"})
+    summary = summarize(scorecard(targets, tmp_path, {("p", "fig1"), ("p", "fig2")}))
+    assert summary.tier == "quick" and summary.tiers == {"smoke": 1, "quick": 1}
+    assert [(s.tier, s.artifacts) for s in summary.next_steps] == [("quick", ["p/fig1"]), ("paper", ["p/fig2"])]
+    assert "Tier: **quick** (results of several tiers: 1 at smoke, 1 at quick)" in render_markdown(
+        scorecard(targets, tmp_path, {("p", "fig1"), ("p", "fig2")}), summary)

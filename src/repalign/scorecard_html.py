@@ -14,10 +14,10 @@ import re
 from pathlib import Path
 
 from repalign.scorecard_text import KIND_LABELS, Summary, missing_data_sentence, not_run_sentence, status_text, tier_sentence
-from repalign.targets import Record
+from repalign.targets import KINDS, Record
 
 _CSS = """
-body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 90em; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; padding: 0 1em; max-width: 90em; color: #222; }
 table { border-collapse: collapse; margin: .5em 0; }
 th, td { border: 1px solid #ccc; padding: .2em .5em; text-align: left; vertical-align: top; }
 code { background: #f3f3f3; padding: 0 .2em; }
@@ -103,7 +103,13 @@ def render_html(records: list[Record], summary: Summary, targets: dict, figures_
                 f"{_figure(paper, art_id, figures_dir)}<div class='checks'><h3>{art_id}: {html.escape(art.get('title', ''))}</h3>"
                 "<table class='targets'><tr><th>target</th><th>status</th><th>paper</th><th>ours</th>"
                 f"<th>tolerance</th><th>tier</th><th>kind</th></tr>{rows}</table></div></article>")
+        mine = [r for r in records if r.paper == paper]
+        counts = " · ".join(
+            [f"{kind}: {sum(r.kind == kind and r.status == 'pass' for r in mine)} pass, "
+             f"{sum(r.kind == kind and r.status == 'fail' for r in mine)} fail" for kind in KINDS]
+            + [f"{status}: {sum(r.status == status for r in mine)}" for status in ("not_run", "not_implemented")])
         sections.append(f"<section class='paper' id='paper-{paper}' data-paper='{paper}'>"
-                        f"<h2>{paper}: {html.escape(entry.get('title', ''))}</h2>{''.join(articles)}</section>")
+                        f"<h2>{paper}: {html.escape(entry.get('title', ''))}</h2>"
+                        f"<p class='paper-counts'>{counts}</p>{''.join(articles)}</section>")
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>repalign scorecard</title>"
             f"<style>{_CSS}</style></head><body>{_summary(summary, records)}{''.join(sections)}</body></html>\n")

@@ -73,11 +73,10 @@ def summarize(records: list[Record], declared_min=None) -> Summary:
     not_run = {w: sum(r.status == "not_run" and r.why == w for r in records) for w in WHYS}
     datasets = sorted({m for r in records if r.why == "missing_data" for m in _DATASET.findall(r.reason or "")})
     summary = Summary(tiers, evaluated, not_run, sum(r.status == "not_implemented" for r in records), datasets)
-    current = TIERS.index(summary.tier) if summary.tier else 0
     waiting: dict[str, list[Record]] = {}
     for r in records:
         if r.status == "not_run" and r.why in ("tier", "no_tolerance"):
-            later = [t for t in r.evaluated_at if TIERS.index(t) > current]
+            later = [t for t in r.evaluated_at if TIERS.index(t) > TIERS.index(r.tier)]
             if later:
                 waiting.setdefault(later[0], []).append(r)
     for tier in TIERS:

@@ -1,9 +1,12 @@
 """paper_targets.yaml -> scorecard: every target of every artifact, with a status.
 
-Statuses: ``pass``, ``fail``, ``not_run`` (with the reason: no result yet, a missing
-dataset, or a target that this tier does not evaluate) and ``not_implemented`` (the
-artifact has no experiment yet). A metric a target names that is missing from a result,
-or is NaN/inf, is a ``fail`` at every tier: that is what the smoke tier checks.
+Statuses: ``pass``, ``fail``, ``not_run`` and ``not_implemented`` (the artifact has no
+experiment yet). A ``not_run`` record says why (``Record.why``, one of WHYS): the data is
+missing (``missing_data``; ``upstream`` for a model that could not be trained), the claim is
+evaluated at another tier (``tier``), a number has no tolerance at this tier
+(``no_tolerance``), there is no result yet (``no_result``), or the artifact has nothing to
+check (``no_target``). A metric a target names that is missing from a result, or is
+NaN/inf, is a ``fail`` at every tier: that is what the smoke tier checks.
 
 Kinds: a target is a ``reproduction`` target (the default: a number or claim of the
 paper) or a ``sanity`` check (``kind: sanity``: it holds by construction or checks the
