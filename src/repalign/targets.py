@@ -34,7 +34,6 @@ from repalign.errors import RepalignError
 from repalign.experiments.registry import TIERS
 from repalign.results import read_result
 
-STATUSES = ("pass", "fail", "not_run", "not_implemented")
 KINDS = ("reproduction", "sanity")
 DEFAULT_CLAIM_TIERS = {"reproduction": ("quick", "paper"), "sanity": ("smoke", "quick", "paper")}
 _FUNCTIONS = {"abs": abs, "min": min, "max": max}
@@ -313,9 +312,10 @@ def run_check(results_dir: Path, targets_path: Path, out_dir: Path, figures_dir:
     targets = load_targets(targets_path)
     records = scorecard(targets, results_dir, set(ARTIFACTS))
     summary = summarize(records, declared_minutes)
-    _write(Path(out_dir) / "scorecard.json", json.dumps([asdict(r) for r in records], indent=1))
     _write(Path(out_dir) / "scorecard.md", render_markdown(records, summary))
     _write(Path(out_dir) / "scorecard.html", render_html(records, summary, targets, Path(figures_dir)))
+    # last: its time stamp says which results the scorecard has seen (results_newer_than_scorecard)
+    _write(Path(out_dir) / "scorecard.json", json.dumps([asdict(r) for r in records], indent=1))
     e = summary.evaluated
     print(f"scorecard: {out_dir}/scorecard.md and .html  tier={summary.tier}  "
           f"reproduction pass={e['reproduction']['pass']} fail={e['reproduction']['fail']}  "
@@ -323,7 +323,8 @@ def run_check(results_dir: Path, targets_path: Path, out_dir: Path, figures_dir:
           f"not_run={sum(summary.not_run.values())} not_implemented={summary.not_implemented}")
     failed = [r for r in records if r.status == "fail"]
     for r in failed:
-        print(f"  FAIL {r.paper}/{r.artifact}/{r.target} ({r.kind}): {r.reason or r.value}")
+        why = r.reason or f"'{r.paper_value}' is false with " + ", ".join(f"{k}={v:.4g}" for k, v in r.value.items())
+        print(f"  FAIL {r.paper}/{r.artifact}/{r.target} ({r.kind}): {why}")
     for step in summary.next_steps:
         print(f"  next: {step.text()}")
     return len(failed)
