@@ -29,6 +29,7 @@ PAPERS_MD = Path(__file__).resolve().parents[1].parent / "shared" / "PAPERS.md"
 PAPER_KEYS = {"imani2022", "maennel2020", "lou2022", "sharon2024", "canatar2022"}
 TIERS = {"smoke", "quick", "paper"}
 KINDS = {"figure", "table", "sketch"}
+TARGET_KINDS = {"reproduction", "sanity"}  # a target's kind (default reproduction)
 DATASETS = {
     "synthetic", "mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100",
     "office31", "imagenet", "tiny_imagenet", "ct_slice",
@@ -36,7 +37,6 @@ DATASETS = {
 TOLERANCE_KINDS = {"abs", "rel"}
 ARTIFACT_KEYS = {"title", "kind", "data", "companion_of", "tier_note", "note", "targets"}
 TARGET_KEYS = {"id", "kind", "metric", "paper_value", "tolerance", "tolerance_kind", "source", "claim", "tiers"}
-TARGET_KINDS = {"reproduction", "sanity"}
 NUMERIC_ONLY = {"metric", "paper_value", "tolerance", "tolerance_kind"}
 # Unnumbered items the inventory asks for by name (App. D.1 tables; Thms 1-2 + Cor. 1).
 EXTRA_ARTIFACTS = {"maennel2020": {"appd1"}, "lou2022": {"theory"}}
