@@ -38,6 +38,9 @@ def test_a_one_figure_run_writes_the_scorecard_and_says_so(one_figure):
     assert records["imani2022", "fig4", "sigma_1"]["value"] is not None
     assert records["imani2022", "fig10", "source_rises"]["why"] == "no_result"
     assert (workdir / "reports/scorecard.html").stat().st_size > 1000
+    head = (workdir / "reports/scorecard.md").read_text().split("## Per paper")[0]
+    assert "Tier: **smoke**" in head and "sanity checks" in head
+    assert "**Next step:** `snakemake --cores all --config tier=quick` on one GPU evaluates" in head
 
     # a second one-figure run updates it again
     proc = snakemake(workdir, "imani2022_fig8", check=True)
