@@ -46,8 +46,9 @@ def examples(s: Sizes) -> float:
 
 
 def row(name: str, tier: str, wall: float, *, device: str = "cpu", device_name: str = CPU, kind: str = "artifact",
-        paper: str = "toy", status: str = "ok", finished: str = "2026-12-01T10:00:00+00:00", **extra) -> Row:
-    return Row(kind=kind, paper=paper, name=name, tier=tier, status=status, reason=None, device=device,
+        paper: str = "toy", status: str = "ok", finished: str = "2026-12-01T10:00:00+00:00", reason: str | None = None,
+        **extra) -> Row:
+    return Row(kind=kind, paper=paper, name=name, tier=tier, status=status, reason=reason, device=device,
                device_name=device_name, wall_time_s=wall, finished_at=finished,
                source=Path(f"results/{paper}/{name}.json"), **extra)
 
@@ -83,7 +84,7 @@ def test_training_loop_records_steps_times_batch_times_models():
 
 def record(name: str, tier: str, wall: float, finished: str, status: str = "ok", **prov) -> dict:
     return {"paper": "toy", "artifact": name, "tier": tier, "status": status,
-            "reason": None if status == "ok" else "dataset 'x' not found", "config": {"n_seeds": None},
+            "reason": None if status == "ok" else "dataset 'x' not found. Paths tried: /a, /b\nDownload it", "config": {"n_seeds": None},
             "provenance": {"device": "cpu", "device_name": CPU, "wall_time_s": wall, "finished_at": finished,
                            "peak_rss_mb": 700.0, **prov}}
 
@@ -175,8 +176,9 @@ def test_missing_measurement_or_work_is_reported_not_guessed():
     assert no_run.hours is None and "declared work 3,600,000 examples, but no run on 'cuda'" in no_run.basis
     no_work = est.estimate_step(step("fig1"), "paper", [gpu_row("fig1", "smoke", 1.0)], "cuda")
     assert no_work.hours is None and "no declared work" in no_work.basis
-    failed = est.estimate_step(step("fig1"), "quick", [gpu_row("fig1", "quick", 0.0, status="not_run")], "cuda")
-    assert failed.hours is None
+    failed = est.estimate_step(step("fig1"), "quick", [gpu_row("fig1", "quick", 0.0, status="not_run",
+                                                                reason="dataset 'x' not found. Paths tried: /a")], "cuda")
+    assert failed.hours is None and failed.basis.endswith("(its runs were not_run: dataset 'x' not found)")
 
 
 def test_paper_total_is_a_lower_bound_while_a_step_has_no_estimate_and_sits_beside_the_stated_compute():

@@ -69,10 +69,12 @@ def estimate_step(step: Step, tier: str, rows: list[Row], device: str) -> Estima
         return Estimate(step, r.wall_time_s / 3600,
                         f"measured: {r.source} ({tier}, {r.device_name}, {r.wall_time_s:.1f} s)")
     work = declared_work(step, tier)
+    not_run = [r for r in rows if r.key == (step.kind, step.paper, step.name) and r.status != "ok"]
+    why = f" (its runs were not_run: {not_run[-1].short_reason})" if not_run and not measured else ""
     if work is None:
-        return Estimate(step, None, f"no estimate: no {tier}-tier run on '{device}' and no declared work")
+        return Estimate(step, None, f"no estimate: no {tier}-tier run on '{device}' and no declared work{why}")
     if not measured:
-        return Estimate(step, None, f"no estimate: declared work {work:,.0f} examples, but no run on '{device}'")
+        return Estimate(step, None, f"no estimate: declared work {work:,.0f} examples, but no run on '{device}'{why}")
     r = max(measured, key=lambda r: declared_work(step, r.tier, r.n_seeds))
     done = declared_work(step, r.tier, r.n_seeds)
     rate = done / r.wall_time_s
@@ -127,7 +129,9 @@ def paper_line(total: PaperTotal) -> str:
 
 
 def render(totals: list[PaperTotal], tier: str, device: str) -> str:
-    lines = [f"Projected {tier}-tier device-hours on '{device}' (from measured runs; see `repalign estimate --help`)"]
+    lines = [f"Projected {tier}-tier device-hours on '{device}'. measured: a run of the step at this tier; "
+             "projected: its declared work / the rate of its largest run on this device (start-up and evaluation "
+             "included); —: no estimate, and the line says what is missing."]
     for total in totals:
         lines.append("")
         lines.append(paper_line(total))

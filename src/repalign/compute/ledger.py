@@ -103,7 +103,7 @@ def runs_table(rows: list[Row]) -> list[str]:
              "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---|"]
     order = sorted(rows, key=lambda r: (r.paper, r.kind != "model", r.name, TIERS.index(r.tier), r.finished_at))
     for r in order:
-        status = r.status if r.status == "ok" else f"{r.status}: {(r.reason or '').splitlines()[0][:80]}"
+        status = r.status if r.status == "ok" else f"{r.status}: {r.short_reason}"
         lines.append(f"| {r.paper} | {r.name} | {r.kind} | {r.tier} | {status} | {r.device_name} "
                      f"| {r.wall_time_s:,.1f} | {_num(r.peak_rss_mb)} | {_num(r.peak_cuda_mb)} "
                      f"| {_num(r.examples_per_s, '{:,.0f}')} | {_num(r.steps_per_s)} | {r.finished_at} |")

@@ -38,6 +38,11 @@ class Row:
         return self.kind, self.paper, self.name
 
     @property
+    def short_reason(self) -> str:
+        """The first sentence of why the step did not run (e.g. "dataset 'office31' not found")."""
+        return (self.reason or "").strip().splitlines()[0].split(". ")[0][:100] if self.reason else ""
+
+    @property
     def is_gpu(self) -> bool:
         return self.device.startswith("cuda")
 
