@@ -66,6 +66,7 @@ def test_collect_reports_summed_throughput_once_and_peak_memory():
     assert first["throughput"] == {"examples": 1000, "steps": 10, "seconds": 5.0,
                                    "examples_per_s": 200.0, "steps_per_s": 2.0}
     assert first["peak_rss_mb"] > 50  # this process has torch loaded
+    assert first["load_avg_1min"] >= 0
     assert "throughput" not in provenance.collect(torch.device("cpu"), 1.0)  # the next step starts from zero
 
 
@@ -90,11 +91,12 @@ def record(name: str, tier: str, wall: float, finished: str, status: str = "ok",
 
 
 def write_results(root: Path) -> Path:
-    write_result(root / "toy" / "fig1.json", record("fig1", "smoke", 30.0, "2026-12-01T10:01:00+00:00"), {})
+    write_result(root / "toy" / "fig1.json",
+                 record("fig1", "smoke", 30.0, "2026-12-01T10:01:00+00:00", load_avg_1min=3.0), {})
     write_result(root / "toy" / "fig2.json",
-                 record("fig2", "smoke", 0.0, "2026-12-01T10:00:10+00:00", status="not_run"), {})
+                 record("fig2", "smoke", 0.0, "2026-12-01T10:00:10+00:00", status="not_run", load_avg_1min=1.0), {})
     save_model_file(root / "toy" / "models" / "net.pt",
-                    {**record("net", "smoke", 50.0, "2026-12-01T10:00:20+00:00",
+                    {**record("net", "smoke", 50.0, "2026-12-01T10:00:20+00:00", load_avg_1min=2.0,
                               throughput={"examples_per_s": 1234.0, "steps_per_s": 5.5}), "weights": [1]})
     return root
 
@@ -124,6 +126,7 @@ def test_smoke_target_is_the_span_from_first_start_to_last_finish(tmp_path):
     line = ledger.smoke_target(steps, rows, TODAY)[0]
     # net started 09:59:30 (finished 10:00:20 after 50 s), fig1 finished 10:01:00: 1.5 min; walls sum to 80 s
     assert "1.5 min from the first step's start" in line and "sum to 1.3 min" in line
+    assert "load average at the steps' ends: median 2.0, max 3.0" in line
     assert line.endswith("| met |")
     assert "partial: 1 registered steps" in ledger.smoke_target([*steps, step("fig3")], rows, TODAY)[0]
 
@@ -189,6 +192,9 @@ def test_paper_total_is_a_lower_bound_while_a_step_has_no_estimate_and_sits_besi
     assert "toy: at least 10.000 h (1 of 2 steps without estimate); paper states: none recorded" in text
     assert "sharon2024: no implemented steps; paper states: App. C" in text and "implied 11,232 GPU-h" in text
     assert "Total, paper tier on 'cuda': at least 10.000 h: 1 of 2 steps have no estimate" in text
+    nothing = est.render(est.estimate_tier(steps, ["toy"], "paper", [], "cuda"), "paper", "cuda")
+    assert "toy: no estimate for any of its 2 steps" in nothing
+    assert "Total, paper tier on 'cuda': no estimate: none of the 2 steps" in nothing
     complete = est.PaperTotal("sharon2024", [est.Estimate(steps[0], 100.0, "x")])
     assert "ratio 0.0089 (target <= 0.1)" in est.paper_line(complete)
 

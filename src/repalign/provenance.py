@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import platform
 import resource
 import subprocess
@@ -95,6 +96,7 @@ def collect(device: torch.device, wall_time_s: float) -> dict:
         "wall_time_s": round(wall_time_s, 3),
         "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
+        "load_avg_1min": round(os.getloadavg()[0], 2),  # other work on the machine slows this step down
         **peak_memory(device),
         **_pop_throughput(),
     }

@@ -118,6 +118,8 @@ def paper_line(total: PaperTotal) -> str:
         ours = "no implemented steps"
     elif total.complete:
         ours = f"{total.hours:.3f} h"
+    elif total.missing == len(total.estimates):
+        ours = f"no estimate for any of its {len(total.estimates)} steps"
     else:
         ours = f"at least {total.hours:.3f} h ({total.missing} of {len(total.estimates)} steps without estimate)"
     line = f"{total.paper}: {ours}; paper states: {stated.text}"
@@ -142,8 +144,13 @@ def render(totals: list[PaperTotal], tier: str, device: str) -> str:
     missing = sum(t.missing for t in totals)
     n = sum(len(t.estimates) for t in totals)
     lines.append("")
-    lines.append(f"Total, {tier} tier on '{device}': " + (f"{grand:.3f} h" if missing == 0 and n else
-                 f"at least {grand:.3f} h: {missing} of {n} steps have no estimate (see their lines)"))
+    if missing == 0 and n:
+        summary = f"{grand:.3f} h"
+    elif missing == n:
+        summary = f"no estimate: none of the {n} steps has a measurement or a projection on '{device}'"
+    else:
+        summary = f"at least {grand:.3f} h: {missing} of {n} steps have no estimate (see their lines)"
+    lines.append(f"Total, {tier} tier on '{device}': {summary}")
     return "\n".join(lines)
 
 

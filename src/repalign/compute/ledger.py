@@ -90,6 +90,9 @@ def smoke_target(steps: list[Step], rows: list[Row], today: str) -> list[str]:
                 f"steps, their own wall times sum to {summed:.1f} min; job start-up between them is in the span, "
                 "the plots and scorecard after the last step are not); "
                 f"{', '.join(sorted({r.device_name for r in runs}))}")
+    loads = sorted(r.load_avg_1min for r in runs if r.load_avg_1min is not None)
+    if loads:
+        measured += f"; load average at the steps' ends: median {loads[len(loads) // 2]:.1f}, max {loads[-1]:.1f}"
     if missing:
         status = f"partial: {len(missing)} registered steps have no smoke run"
     else:

@@ -32,6 +32,7 @@ class Row:
     peak_cuda_mb: float | None = None
     examples_per_s: float | None = None
     steps_per_s: float | None = None
+    load_avg_1min: float | None = None  # the machine's load average when the step finished
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -70,7 +71,8 @@ def row_from_record(record: dict, kind: str, source: Path) -> Row:
                finished_at=prov["finished_at"], source=source,
                n_seeds=(record.get("config") or {}).get("n_seeds"),
                peak_rss_mb=prov.get("peak_rss_mb"), peak_cuda_mb=prov.get("peak_cuda_mb"),
-               examples_per_s=throughput.get("examples_per_s"), steps_per_s=throughput.get("steps_per_s"))
+               examples_per_s=throughput.get("examples_per_s"), steps_per_s=throughput.get("steps_per_s"),
+               load_avg_1min=prov.get("load_avg_1min"))
 
 
 def _model_record(path: Path) -> dict:
