@@ -176,7 +176,10 @@ def test_a_run_at_the_tier_itself_is_its_measurement():
 def test_missing_measurement_or_work_is_reported_not_guessed():
     no_run = est.estimate_step(step("net", "model", work=examples), "paper", [row("net", "smoke", 1.0, kind="model")],
                                "cuda")
-    assert no_run.hours is None and "declared work 3,600,000 examples, but no run on 'cuda'" in no_run.basis
+    assert no_run.hours is None and "declared work 3,600,000 examples, but no timed run on 'cuda'" in no_run.basis
+    untimed = est.estimate_step(step("net", "model", work=examples), "paper", [gpu_row("net", "smoke", 0.0, kind="model")],
+                                "cuda")  # a run too short to time gives no rate (and no division by zero)
+    assert untimed.hours is None
     no_work = est.estimate_step(step("fig1"), "paper", [gpu_row("fig1", "smoke", 1.0)], "cuda")
     assert no_work.hours is None and "no declared work" in no_work.basis
     failed = est.estimate_step(step("fig1"), "quick", [gpu_row("fig1", "quick", 0.0, status="not_run",
@@ -245,6 +248,13 @@ def test_a_failed_model_blocks_its_artifacts():
     got, _ = run_fake(fake_jobs(), budget_s=1000, estimates={}, took={"net": 1, "fig1": 1, "fig2": 1},
                       exit_codes={"net": 3})
     assert got["net"].status == "failed" and got["fig1"].status == "skipped" and got["fig2"].status == "ok"
+
+
+def test_a_missing_estimates_folder_is_named(tmp_path):
+    with pytest.raises(RepalignError, match="results folder .*nowhere does not exist"):
+        gpu_run.gpu_run(["lou2022/theory"], out=tmp_path / "out", tier="smoke", budget_s=60, device="cpu",
+                        estimates_from=[tmp_path / "nowhere"])
+    assert not (tmp_path / "out").exists()
 
 
 def test_plan_runs_the_needed_models_first(tmp_path):

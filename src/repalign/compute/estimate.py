@@ -73,9 +73,11 @@ def estimate_step(step: Step, tier: str, rows: list[Row], device: str) -> Estima
     why = f" (its runs were not_run: {not_run[-1].short_reason})" if not_run and not measured else ""
     if work is None:
         return Estimate(step, None, f"no estimate: no {tier}-tier run on '{device}' and no declared work{why}")
-    if not measured:
-        return Estimate(step, None, f"no estimate: declared work {work:,.0f} examples, but no run on '{device}'{why}")
-    r = max(measured, key=lambda r: declared_work(step, r.tier, r.n_seeds))
+    timed = [r for r in measured if r.wall_time_s > 0 and declared_work(step, r.tier, r.n_seeds) > 0]
+    if not timed:
+        return Estimate(step, None, f"no estimate: declared work {work:,.0f} examples, but no timed run on "
+                                    f"'{device}'{why}")
+    r = max(timed, key=lambda r: declared_work(step, r.tier, r.n_seeds))
     done = declared_work(step, r.tier, r.n_seeds)
     rate = done / r.wall_time_s
     return Estimate(step, work / rate / 3600,

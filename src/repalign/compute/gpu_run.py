@@ -177,7 +177,7 @@ def gpu_run(specs: list[str], *, out: Path, tier: str, budget_s: float, device: 
     results = out / "results"
     jobs = plan(specs, results)
     here = device_name(resolve_device(device))
-    past = read_rows([d for d in [*estimates_from, results] if Path(d).is_dir()])
+    past = read_rows([*estimates_from, *([results] if results.is_dir() else [])])
     out.mkdir(parents=True, exist_ok=True)
     log_file = out / "gpu_run.log"
 
