@@ -21,6 +21,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/experiments.smk"
 include: "workflow/rules/targets.smk"
 include: "workflow/rules/check.smk"
+include: "workflow/rules/ledger.smk"
 
 
 rule all:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m repalign {train,run,plot,check,list}``.
+"""Command line: ``python -m repalign {train,run,plot,check,list,ledger,estimate,gpu-run}``.
 
 Snakemake jobs call these, and so can a user without Snakemake (e.g. on a bare GPU box):
 
@@ -16,6 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
+from repalign.compute import cli as compute_cli
 from repalign.errors import RepalignError
 
 
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--figures", type=Path, default=Path("figures"), help="PNGs the HTML scorecard embeds")
     check.add_argument("--no-fail", action="store_true", help="exit 0 even when a target fails")
     sub.add_parser("list", help="list implemented artifacts and models")
+    compute_cli.add_parsers(sub)  # ledger, estimate, gpu-run
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -85,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
 
             failed = run_check(args.results, args.targets, args.out, args.figures)
             return 1 if failed and not args.no_fail else 0
+        elif args.command in compute_cli.COMMANDS:
+            return compute_cli.run(args)
         elif args.command == "list":
             from repalign.experiments import ARTIFACTS, MODELS
 

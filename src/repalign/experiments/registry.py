@@ -81,6 +81,7 @@ class Step:
     settings: Tiered
     resources: Tiered
     needs: tuple[str, ...] = ()
+    work: Callable[[Any], float] | None = None  # settings -> examples processed (repalign estimate)
 
     def settings_for(self, tier: str, n_seeds: int | None = None):
         settings = self.settings[tier]
@@ -93,22 +94,32 @@ ARTIFACTS: dict[tuple[str, str], Step] = {}
 MODELS: dict[tuple[str, str], Step] = {}
 
 
+def training_examples(settings) -> float:
+    """Declared work of ``n_runs`` models trained ``epochs`` times over ``n_train`` examples each."""
+    return settings.epochs * settings.n_train * settings.n_runs
+
+
 def _register(table: dict, kind: str, paper: str, name: str, settings: Tiered,
-              resources: Tiered, needs=()):
+              resources: Tiered, needs=(), work=None):
     def decorate(func):
         key = (paper, name)
         if key in table:
             raise ValueError(f"{kind} {paper}/{name} is registered twice")
-        table[key] = Step(paper, name, kind, func, settings, resources, tuple(needs))
+        table[key] = Step(paper, name, kind, func, settings, resources, tuple(needs), work)
         return func
     return decorate
 
 
-def artifact(paper: str, name: str, *, settings: Tiered, resources: Tiered, needs=()):
-    """Register ``func(ctx) -> Result`` as the experiment behind figure/table ``name``."""
-    return _register(ARTIFACTS, "artifact", paper, name, settings, resources, needs)
+def artifact(paper: str, name: str, *, settings: Tiered, resources: Tiered, needs=(), work=None):
+    """Register ``func(ctx) -> Result`` as the experiment behind figure/table ``name``.
+
+    ``work`` (optional): ``settings -> examples processed``, the declared work from which
+    ``repalign estimate`` projects a tier's cost; use it only where the network is the same
+    at every tier, so that examples/s measured at one tier carries over to another.
+    """
+    return _register(ARTIFACTS, "artifact", paper, name, settings, resources, needs, work)
 
 
-def model(paper: str, name: str, *, settings: Tiered, resources: Tiered):
-    """Register ``func(ctx) -> dict`` that trains a model reused by several artifacts."""
-    return _register(MODELS, "model", paper, name, settings, resources)
+def model(paper: str, name: str, *, settings: Tiered, resources: Tiered, work=None):
+    """Register ``func(ctx) -> dict`` that trains a model reused by several artifacts (``work``: as above)."""
+    return _register(MODELS, "model", paper, name, settings, resources, work=work)

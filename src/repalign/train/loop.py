@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from repalign import provenance
 from repalign.errors import NonFiniteLoss
 from repalign.train.sampler import EpochSampler
 
@@ -164,6 +166,7 @@ def train(
         bar.set_postfix(loss=f"{float(history[upto - 1].mean()):.4g}")
 
     model.train()
+    began, done = time.perf_counter(), start
     with tqdm(total=steps, initial=start, desc=desc, mininterval=5, dynamic_ncols=True) as bar:
         for step in range(start, steps):
             idx = sampler.next()
@@ -185,6 +188,9 @@ def train(
             if stop:
                 history = history[:done]
                 break
+    # steps x batch size: an upper bound when an epoch's last batch is smaller
+    provenance.record_throughput(examples=(done - start) * sampler.batch_size * sampler.n_models,
+                                 steps=done - start, seconds=time.perf_counter() - began)
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
     return TrainLog(losses=history.cpu().numpy(), resumed_from_step=resumed)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from repalign.data.peaks import PeaksTasks, draw_tasks, encode, peaks_label, sample_variables
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+from repalign.experiments.registry import Context, Resources, Tiered, artifact, model, training_examples
 from repalign.metrics import alignment_auc, alignment_curve, normalize_representation
 from repalign.models import StackedMLP
 from repalign.results import Result
@@ -123,13 +123,13 @@ def _train_peaks(ctx: Context, hidden_layers: int) -> dict:
             "final_train_mse": final_mse.cpu().numpy(), "tasks": [t.named() for t in runs.tasks]}
 
 
-@model(PAPER, "peaks_h1", settings=SETTINGS, resources=TRAIN_RESOURCES)
+@model(PAPER, "peaks_h1", settings=SETTINGS, resources=TRAIN_RESOURCES, work=training_examples)
 def train_peaks_h1(ctx: Context) -> dict:
     """The 60-60-1 ReLU network of §7.1, trained on S with Adam (lr 1e-3, batch 64, MSE)."""
     return _train_peaks(ctx, hidden_layers=1)
 
 
-@model(PAPER, "peaks_h3", settings=SETTINGS, resources=TRAIN_RESOURCES)
+@model(PAPER, "peaks_h3", settings=SETTINGS, resources=TRAIN_RESOURCES, work=training_examples)
 def train_peaks_h3(ctx: Context) -> dict:
     """The three-hidden-layer variant of Fig 12."""
     return _train_peaks(ctx, hidden_layers=3)
