@@ -17,8 +17,9 @@ train and test accuracy over epochs against width.
 
 Protocol gaps in the paper, filled with the lou2022 defaults of ``training.py``: SGD with
 momentum 0.9, weight decay 5e-4 (on the readout), batch 128, lr 0.003, cross-entropy,
-pixels standardised; epochs count the paper's 60,000 MNIST images (the offline copy
-holds 10,000). The paper does not say how long the readout trained: 100 epochs here.
+pixels standardised; an epoch follows ``training.EPOCH_RULES`` (default: one pass over the
+training images present; the offline copy holds 10,000 of 60,000). The paper does not say how
+long the readout trained: 100 epochs here.
 """
 
 from __future__ import annotations
