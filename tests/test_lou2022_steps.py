@@ -83,6 +83,12 @@ def test_theory_meets_its_targets(tmp_path, tier):
     for target in TARGETS["theory"]["targets"]:
         scored = evaluate_target("lou2022", "theory", target, record)
         assert scored.status == "pass", (target["id"], scored.value, scored.reason)
+    m = record["metrics"]  # implementation checks (not paper claims): g(0) = 1/pi, g(1) = 1, l* grows with L
+    assert m["correlation_map.g_at_0"] == pytest.approx(1 / np.pi, abs=1e-12)
+    assert m["correlation_map.g_at_1"] == pytest.approx(1.0, abs=1e-12)
+    assert m["equilibrium_index.depth1000"] > 3 * m["equilibrium_index.depth100"]
+    # over Fig 3's depths the infinite-width law is steeper than its 3/5 asymptote
+    assert 0.8 < m["equilibrium_slope_fig3"] < 0.95 and m["equilibrium_slope_fig3"] > m["equilibrium_slope"] + 0.15
 
 
 def test_an_epoch_is_one_pass_over_the_examples_present_unless_told_otherwise(tmp_path):

@@ -94,7 +94,11 @@ class ImageTask:
 
 
 def load_image_task(ctx: Context, dataset: str, s: TrainingSettings) -> ImageTask:
-    """Load ``dataset`` (train and test) onto ``ctx.device``; raises DatasetMissing if absent."""
+    """Load ``dataset`` (train and test) onto ``ctx.device``; raises DatasetMissing if absent.
+
+    ``s`` needs ``n_train``, ``n_test``, ``probe_size`` and optionally ``epoch_rule``
+    (``grids.GridSettings`` has none: its steps count epochs as passes over the data).
+    """
     def load(split: str, n: int | None):
         data = load_dataset(dataset, split, root=ctx.data_root, cache_dir=ctx.cache_dir,
                             device=ctx.device, download=ctx.download)
@@ -113,13 +117,12 @@ def load_image_task(ctx: Context, dataset: str, s: TrainingSettings) -> ImageTas
         return (to_float(x_uint8.flatten(1), 0.0, 1.0) - mean) / std
 
     # an explicit subset (n_train) is its own training set: one epoch is one pass over it
-    rule = s.epoch_rule if s.n_train is None else "pass"
+    rule = getattr(s, "epoch_rule", "pass") if s.n_train is None else "pass"  # grids count passes themselves
     examples = epoch_size(dataset, train_split.n, rule)
     paper_n = PAPER_TRAIN_SIZE.get(dataset, train_split.n)
     partial = f" of the paper's {paper_n}" if s.n_train is None and train_split.n < paper_n else ""
     notes = [f"{dataset} train: {train_split.source} ({train_split.n} examples{partial}; epoch rule "
-             f"'{rule}': one epoch = {examples} examples' worth of iterations, "
-             f"{-(-examples // s.batch_size)} iterations at batch {s.batch_size})",
+             f"'{rule}': one epoch = {examples} examples' worth of iterations)",
              f"{dataset} test: {test_split.source} ({test_split.n} examples)",
              f"{dataset} alignment probe: {probe.n} training examples, {s.probe_size // n_classes} per class"]
     return ImageTask(dataset, (x_train - mean) / std, train_split.y, standardise(test_split.x), test_split.y,
