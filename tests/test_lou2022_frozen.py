@@ -14,7 +14,7 @@ import yaml
 from repalign.data.idx import write_idx
 from repalign.experiments.lou2022 import frozen
 from repalign.experiments.lou2022.ffnn import StackedFFNN
-from repalign.results import read_result
+from repalign.results import read_arrays, read_result
 from repalign.runner import run_step
 from repalign.targets import evaluate_target
 
@@ -86,3 +86,10 @@ def test_smoke_steps_write_every_named_metric(tmp_path):
                 assert scored.status == "not_run"
     metrics = read_result(tmp_path / "table4.json")["metrics"]
     assert 0 <= metrics["max_test_accuracy.width2048"] <= 100
+    # Table 4's target metrics are the s = 0.01 readout (Fig 18a's run); s = 1 is recorded beside them
+    arrays = read_arrays(tmp_path / "table4.json")
+    small = list(arrays["noise_scales"]).index(0.01)
+    for split in ("train", "test"):
+        per_epoch = arrays[f"width2048.{split}_accuracy"]  # [epochs, noise scales]
+        assert metrics[f"max_{split}_accuracy.width2048"] == pytest.approx(per_epoch[:, small].max())
+        assert metrics[f"max_{split}_accuracy_noise1_0.width2048"] == pytest.approx(per_epoch[:, 1 - small].max())

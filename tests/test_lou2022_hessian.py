@@ -17,6 +17,7 @@ from repalign.experiments.lou2022.collinearity import (
 )
 from repalign.experiments.lou2022.ffnn import StackedFFNN
 from repalign.experiments.lou2022.hessian import (
+    UPDATE_CORRELATIONS,
     FlatParams,
     hw_operator,
     layer_energy,
@@ -102,21 +103,38 @@ def test_uniform_outputs_on_balanced_labels_are_exactly_anti_collinear():
 
 def test_update_follows_the_hessian_direction_when_w_is_collinear_with_labels():
     """App. B.5.2: with w = −cỸ exactly (zero last layer, balanced labels) and a small step, the
-    change of ΨỸ is −η H_w ΨỸ to first order, so the correlation is 1."""
+    change of ΨỸ is −η H_w ΨỸ to first order, so every correlation is 1, globally and per layer
+    (the zeroed last layer has ΨỸ = 0 there: its correlation is undefined and not asserted)."""
     model, (x, y) = _tiny_ffnn(), _probe()
     with torch.no_grad():
         model[-1].weight.zero_()
-    actual, first_order = update_hessian_correlation(model, x, y, lr=1e-6)
-    assert actual == pytest.approx(1.0, abs=1e-6) and first_order == pytest.approx(1.0, abs=1e-10)
+    corr = update_hessian_correlation(model, x, y, lr=1e-6)
+    n_layers = len(list(model.parameters()))
+    assert corr.shape == (len(UPDATE_CORRELATIONS), 1 + n_layers)
+    np.testing.assert_allclose(corr[:, 0], 1.0, atol=1e-6)
+    np.testing.assert_allclose(corr[:, 1:-1], 1.0, atol=1e-6)
     assert next(model.parameters()).dtype == torch.float64  # the model is not modified
 
 
 def test_a_small_step_changes_psi_y_by_its_first_order_term():
     """Approximation 2: for a step too small to flip a ReLU, Ψ(t+1)Ỹ − Ψ(t)Ỹ = H_Ỹ(θ(t+1) − θ(t)) exactly
-    (the net is piecewise linear), so both correlations agree; w is not collinear with Ỹ here."""
+    (the net is piecewise linear), so the update correlates with its first-order term at 1 in every
+    layer and both Hessian-direction correlations agree; w is not collinear with Ỹ here."""
     model, (x, y) = _tiny_ffnn(seed=3), _probe()
-    actual, first_order = update_hessian_correlation(model, x, y, lr=1e-9)
-    assert abs(first_order) < 0.999 and actual == pytest.approx(first_order, abs=1e-6)
+    actual, first_order, approx2 = update_hessian_correlation(model, x, y, lr=1e-9)
+    assert abs(first_order[0]) < 0.999
+    np.testing.assert_allclose(actual, first_order, atol=1e-6)
+    np.testing.assert_allclose(approx2, 1.0, atol=1e-6)
+
+
+def test_per_layer_correlation_is_not_the_global_one():
+    """The global correlation pools the layers: it can be high while a layer's is not, so each layer
+    is reported. A large step flips ReLUs, and the layers then differ from each other and the whole."""
+    model, (x, y) = _tiny_ffnn(seed=3), _probe()
+    corr = update_hessian_correlation(model, x, y, lr=0.5)
+    per_layer = corr[0, 1:]
+    assert np.ptp(per_layer) > 0.05 and not np.allclose(per_layer, corr[0, 0], atol=0.05)
+    assert corr[2, 0] < 0.999  # Approximation 2 no longer exact
 
 
 def test_first_epoch_summary_of_a_known_curve():

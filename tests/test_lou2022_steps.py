@@ -83,14 +83,28 @@ def test_theory_meets_its_targets(tmp_path, tier):
     for target in TARGETS["theory"]["targets"]:
         scored = evaluate_target("lou2022", "theory", target, record)
         assert scored.status == "pass", (target["id"], scored.value, scored.reason)
+    m = record["metrics"]  # implementation checks (not paper claims): g(0) = 1/pi, g(1) = 1, l* grows with L
+    assert m["correlation_map.g_at_0"] == pytest.approx(1 / np.pi, abs=1e-12)
+    assert m["correlation_map.g_at_1"] == pytest.approx(1.0, abs=1e-12)
+    assert m["equilibrium_index.depth1000"] > 3 * m["equilibrium_index.depth100"]
+    # over Fig 3's depths the infinite-width law is steeper than its 3/5 asymptote
+    assert 0.8 < m["equilibrium_slope_fig3"] < 0.95 and m["equilibrium_slope_fig3"] > m["equilibrium_slope"] + 0.15
 
 
-def test_an_epoch_counts_the_papers_training_set(tmp_path):
-    """A whole split smaller than the paper's (the offline MNIST copy) keeps the paper's steps per epoch."""
+def test_an_epoch_is_one_pass_over_the_examples_present_unless_told_otherwise(tmp_path):
+    """The offline MNIST copy holds 10,000 of 60,000 images: by default an epoch is one pass over
+    the split present (the run saw each example 6x per epoch before); "paper_steps" keeps the
+    paper's SGD steps; the rule is stated in the notes every result inherits."""
     _write_fake_mnist(tmp_path / "data")
     ctx = Context("lou2022", "test", "smoke", None, torch.device("cpu"), [0], tmp_path / "data", tmp_path / "cache")
     whole = load_image_task(ctx, "mnist", replace(SETTINGS.smoke, n_train=None))
-    assert whole.x_train.shape[0] == N_PER_SPLIT and whole.epoch_size == 60_000
-    part = load_image_task(ctx, "mnist", replace(SETTINGS.smoke, n_train=100))
-    assert part.x_train.shape[0] == 100 and part.epoch_size == 100
+    assert whole.x_train.shape[0] == N_PER_SPLIT and whole.epoch_size == N_PER_SPLIT
+    assert f"({N_PER_SPLIT} examples of the paper's 60000; epoch rule 'pass'" in whole.notes[0]
+    steps = load_image_task(ctx, "mnist", replace(SETTINGS.smoke, n_train=None, epoch_rule="paper_steps"))
+    assert steps.epoch_size == 60_000 and "epoch rule 'paper_steps'" in steps.notes[0]
+    part = load_image_task(ctx, "mnist", replace(SETTINGS.smoke, n_train=100, epoch_rule="paper_steps"))
+    assert part.x_train.shape[0] == 100 and part.epoch_size == 100  # an explicit subset is its own set
+    assert "epoch rule 'pass'" in part.notes[0] and "of the paper's" not in part.notes[0]
     assert part.probe_x.shape == (20, 784) and torch.all(part.probe_y.sum(0) == 2)
+    with pytest.raises(ValueError, match="epoch_rule 'steps' is not one of"):
+        replace(SETTINGS.smoke, epoch_rule="steps")

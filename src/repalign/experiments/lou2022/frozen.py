@@ -1,9 +1,9 @@
 """lou2022 Fig 18 and Table 4 (App. F): MNIST FFNNs with every layer but the last frozen.
 
 Network (Eq. 8, App. F): 10 bias-free ReLU layers, W_1 … W_9 ~ N(0, 2/fan_in) and
-frozen, the readout W_10 ~ N(0, s² · 2/width) for the noise scale s (Fig 18 caption;
-Table 4's caption initialises every layer from N(0, 2/fan_in), i.e. s = 1). Only W_10
-trains, so training is multinomial logistic regression on the fixed features φ(z_9(x)).
+frozen, the readout W_10 ~ N(0, s² · 2/width) for the noise scale s (Fig 18 caption).
+Only W_10 trains, so training is multinomial logistic regression on the fixed features
+φ(z_9(x)).
 
 The features are computed once per width, in column blocks whose weights are drawn
 from a generator seeded by (seed, layer, block): a frozen layer is never stored whole
@@ -13,12 +13,15 @@ train together on the GPU-resident features with the shared loop.
 
 Fig 18 (width 2048): the alignment A_l (Eq. 7) of all ten layers during training; the
 frozen layers' A_l still evolves through the backward kernel (App. F). Table 4: the best
-train and test accuracy over epochs against width.
+train and test accuracy over epochs against width, of the s = 0.01 readout (``TABLE4_NOISE``):
+Table 4's width-2048 test accuracy, 91.9%, is Fig 18a's (s = 0.01), not Fig 18b's (s = 1,
+88.1%); we read the caption's N(0, 2/width) as the frozen layers' initialisation.
 
 Protocol gaps in the paper, filled with the lou2022 defaults of ``training.py``: SGD with
 momentum 0.9, weight decay 5e-4 (on the readout), batch 128, lr 0.003, cross-entropy,
-pixels standardised; epochs count the paper's 60,000 MNIST images (the offline copy
-holds 10,000). The paper does not say how long the readout trained: 100 epochs here.
+pixels standardised; an epoch follows ``training.EPOCH_RULES`` (default: one pass over the
+training images present; the offline copy holds 10,000 of 60,000). The paper does not say how
+long the readout trained: 100 epochs here.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ DATASET = "mnist"
 COL_BLOCK = 2048      # columns of a frozen layer drawn (and multiplied) at a time
 ROW_CHUNK = 8192      # examples per matmul when evaluating the readout
 TABLE4_WIDTHS = (75_000, 10_000, 2048)
+TABLE4_NOISE = 0.01   # Table 4's rows are the runs of Fig 18a's noise scale (see the module docstring)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -268,15 +272,17 @@ def fig18(ctx: Context) -> Result:
 def table4(ctx: Context) -> Result:
     """Table 4: best (over epochs) train / test accuracy of frozen networks against width.
 
-    The target metrics use the caption's initialisation N(0, 2/width) (noise scale 1);
-    the other noise scales are recorded as ``max_*_accuracy_<noise>.width<w>``. Widths
-    the tier does not train are ``not_run``.
+    The target metrics are the ``TABLE4_NOISE`` (s = 0.01, Fig 18a) readout; the other noise
+    scales are recorded as ``max_*_accuracy_<noise>.width<w>``. Widths the tier does not
+    train are ``not_run``.
     """
     s: FrozenSettings = ctx.settings
     payload = ctx.load_model("frozen_mnist")
     result = Result(notes=list(payload["notes"]))
     m = result.metrics
-    caption = s.noise_scales.index(1.0)
+    if TABLE4_NOISE not in s.noise_scales:
+        raise ValueError(f"Table 4 needs the noise scale {TABLE4_NOISE} among the trained ones {s.noise_scales}")
+    caption = s.noise_scales.index(TABLE4_NOISE)
     for width in payload["widths"]:
         train_acc = _seed_mean(payload, width, "train_accuracy")
         test_acc = _seed_mean(payload, width, "test_accuracy")
@@ -294,5 +300,6 @@ def table4(ctx: Context) -> Result:
     result.arrays["widths"] = np.array(payload["widths"])
     result.arrays["noise_scales"] = np.array(s.noise_scales)
     result.notes.append(f"depth {s.depth} (W_1..W_{s.depth - 1} frozen), {s.epochs} epochs, SGD lr {s.lr}; "
-                        f"best over epochs; target metrics: noise scale 1 (Table 4 caption)")
+                        f"best over epochs; target metrics: noise scale {TABLE4_NOISE} (the Fig 18a run, whose "
+                        f"91.9% test accuracy is Table 4's width-2048 value)")
     return result

@@ -12,7 +12,8 @@ come from ARPACK's Lanczos (``scipy.sparse.linalg.eigsh``) wrapped around those 
 - ``tangent_apply``: v ↦ Ψ v = ∇_θ ⟨v, F(θ)⟩.
 - ``top_abs_eigenpairs``: the k eigenpairs of largest |eigenvalue| (Fig 5b).
 - ``layer_energy``: the squared norm of each eigenvector restricted to each layer (Fig 5b).
-- ``update_hessian_correlation``: Approximation 1 (2), corr(Ψ(t+1)Ỹ − Ψ(t)Ỹ, −H_w(t)Ψ(t)Ỹ) (Fig 5a).
+- ``update_hessian_correlation``: Approximation 1 (2), corr(Ψ(t+1)Ỹ − Ψ(t)Ỹ, −H_w(t)Ψ(t)Ỹ) (Fig 5a),
+  and Approximation 2, corr(Ψ(t+1)Ỹ − Ψ(t)Ỹ, its first-order term), globally and per layer.
 - ``neg_label_gradient_corr``: Approximation 1 (1), −corr(Ỹ, w) (Fig 6).
 """
 
@@ -131,16 +132,25 @@ def layer_energy(vectors: np.ndarray, sizes: list[int]) -> np.ndarray:
     return np.stack([(b ** 2).sum(axis=0) for b in blocks], axis=1)
 
 
-def update_hessian_correlation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float) -> tuple[float, float]:
-    """Approximation 1 (2) (Fig 5a): the correlation of −H_w(t)Ψ(t)Ỹ with the change of ΨỸ.
+# The correlations ``update_hessian_correlation`` returns, in its rows.
+UPDATE_CORRELATIONS = ("update_vs_hessian_direction",              # Approximation 1 (2), Fig 5a
+                       "first_order_update_vs_hessian_direction",  # the same with the first-order term
+                       "update_vs_first_order")                    # Approximation 2 itself
 
-    Returns Pearson correlations over the parameters of −H_w(t)Ψ(t)Ỹ with
-    (1) the actual change Ψ(t+1)Ỹ − Ψ(t)Ỹ, where θ(t+1) = θ(t) − lr Ψ(t) w(t) is one
-    full-batch gradient step on (x, y) (Theorem A's update with the training set D = these
-    examples), and (2) its first-order term −lr H_Ỹ(t)Ψ(t)w(t) (Approximation 2, Eq. 9), which
-    leaves out what the Hessian cannot see: higher orders and, for ReLU networks, the jumps of
-    Ψ where a unit's pre-activation changes sign. Computed on a float64 copy of ``model``: the
-    step changes Ψ by a fraction ~lr, which float32 would blur.
+
+def update_hessian_correlation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float) -> np.ndarray:
+    """Approximation 1 (2) (Fig 5a) and Approximation 2: Pearson correlations of three vectors.
+
+    With θ(t+1) = θ(t) − lr Ψ(t) w(t), one full-batch gradient step on (x, y) (Theorem A's
+    update with the training set D = these examples):
+    Δ = Ψ(t+1)Ỹ − Ψ(t)Ỹ, the actual change; F = −lr H_Ỹ(t)Ψ(t)w(t), its first-order term
+    (Eq. 9; F leaves out higher orders and, for ReLU networks, the jumps of Ψ where a unit's
+    pre-activation changes sign); D = −H_w(t)Ψ(t)Ỹ, the Hessian direction. Returns
+    ``[len(UPDATE_CORRELATIONS), 1 + blocks]``: rows corr(Δ, D), corr(F, D), corr(Δ, F);
+    column 0 over all parameters, column l over the l-th parameter tensor alone (layer l of a
+    bias-free FFNN), so that a layer holding most of the weights cannot stand for all.
+    Computed on a float64 copy of ``model``: the step changes Ψ by a fraction ~lr, which
+    float32 would blur.
     """
     flat = FlatParams.of(copy.deepcopy(model).double())
     x, y, theta = x.double(), y.double(), flat.theta
@@ -151,4 +161,7 @@ def update_hessian_correlation(model: nn.Module, x: torch.Tensor, y: torch.Tenso
     hessian_direction = -hw_operator(flat, x, w, theta)(psi_y)
     update = tangent_apply(flat, theta - lr * psi_w, x, y_c) - psi_y
     first_order = -lr * hw_operator(flat, x, y_c, theta)(psi_w)
-    return float(pearson(update, hessian_direction)), float(pearson(first_order, hessian_direction))
+    pairs = ((update, hessian_direction), (first_order, hessian_direction), (update, first_order))
+    return np.array([[float(pearson(a, b))] + [float(pearson(pa, pb)) for pa, pb in
+                                               zip(a.split(flat.sizes), b.split(flat.sizes))]
+                     for a, b in pairs])

@@ -8,9 +8,11 @@ and during the first epoch the collinearity check of Fig 5a, Approximation 1 (2)
 corr(Ψ(t+1)Ỹ − Ψ(t)Ỹ, −H_w(t)Ψ(t)Ỹ) (``hessian.update_hessian_correlation``; θ(t+1) is a
 full-batch gradient step on the probe, Theorem A's update, and the correlation is taken over
 all parameters: the paper's projection U is not defined, so U = identity). Beside it, the same
-correlation for the update's first-order term −lr H_Ỹ Ψ w (Approximation 2), which isolates
-Approximation 1's w ≈ −(‖w‖/‖Ỹ‖)Ỹ from what the Hessian misses (for ReLU networks, the jumps of
-Ψ where pre-activations change sign).
+correlation for the update's first-order term −lr H_Ỹ Ψ w, which isolates Approximation 1's
+w ≈ −(‖w‖/‖Ỹ‖)Ỹ from what the Hessian misses (for ReLU networks, the jumps of Ψ where
+pre-activations change sign), and the correlation of the actual change with that first-order
+term, which is what Approximation 2 asserts. Each also per layer: layer 1 holds 60% of the
+weights and would otherwise dominate the global correlation.
 
 Fig 5b: at three iterations t1 / t2 / t3, before, during and after the sharp rise in
 alignment, the top ``n_eigen`` eigenvectors of H_w by |eigenvalue| (100 in the paper) from
@@ -20,9 +22,9 @@ eigenvectors (so the layers' energies sum to 1). The paper gives no iterations; 
 t1 = 0, t2 = the first grid iteration at which the peak layer's alignment has made half its
 rise (max_t A(t) − A(0)), t3 = the end of training.
 
-Metrics: ``corr.update_vs_hessian_direction.early`` and
-``corr.first_order_update_vs_hessian_direction.early`` (time averages over the first epoch,
-trapezoid rule), ``hw_top_abs_eigenvalue.t<k>``, ``hw_energy.t<k>.layer<l>``, ``hw_step.t<k>``.
+Metrics: ``corr.<name>.early`` and ``corr.<name>.early.layer<l>`` for the three
+``hessian.UPDATE_CORRELATIONS`` (time averages over the first epoch, trapezoid rule),
+``hw_top_abs_eigenvalue.t<k>``, ``hw_energy.t<k>.layer<l>``, ``hw_step.t<k>``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from repalign.experiments.lou2022.collinearity import (
 )
 from repalign.experiments.lou2022.ffnn import StackedFFNN
 from repalign.experiments.lou2022.hessian import (
+    UPDATE_CORRELATIONS,
     FlatParams,
     hw_operator,
     layer_energy,
@@ -91,7 +94,7 @@ class HessianRecorder:
         self.grid = [int(g) for g in grid]
         self.task, self.lr, self.early_steps = task, lr, early_steps
         self.alignment: dict[int, np.ndarray] = {}      # step -> [models, layers]
-        self.update_corr: dict[int, np.ndarray] = {}    # step -> [models, (actual, first-order)]
+        self.update_corr: dict[int, np.ndarray] = {}    # step -> [models, UPDATE_CORRELATIONS, 1 + layers]
         self.weights: dict[int, list[list[torch.Tensor]]] = {}
 
     def __call__(self, step: int, model: StackedFFNN) -> None:
@@ -141,7 +144,7 @@ def fig5(ctx: Context) -> Result:
 
     alignment = np.stack([recorder.alignment[g] for g in recorder.grid])     # [G, models, layers]
     early = grid[grid <= steps_per_epoch]
-    update_corr = np.stack([recorder.update_corr[g] for g in early]).mean(1)  # seed mean, [G_early, 2]
+    update_corr = np.stack([recorder.update_corr[g] for g in early]).mean(1)  # seed mean, [G_early, 3, 1 + L]
     values, energies, times = [], [], []
     for m in range(len(ctx.seeds)):
         peak = int(alignment[-1, m].argmax())
@@ -165,9 +168,11 @@ def fig5(ctx: Context) -> Result:
                    f"the end (seed 0: {', '.join(str(int(t)) for t in times[0])})")
     result = Result(notes=task.notes + [setup, picked_note])
     m = result.metrics
-    m["corr.update_vs_hessian_direction.early"] = first_epoch_average(early, update_corr[:, 0], steps_per_epoch)
-    m["corr.first_order_update_vs_hessian_direction.early"] = first_epoch_average(early, update_corr[:, 1],
-                                                                                  steps_per_epoch)
+    for i, name in enumerate(UPDATE_CORRELATIONS):
+        m[f"corr.{name}.early"] = first_epoch_average(early, update_corr[:, i, 0], steps_per_epoch)
+        for layer in range(1, update_corr.shape[2]):
+            m[f"corr.{name}.early.layer{layer}"] = first_epoch_average(early, update_corr[:, i, layer],
+                                                                       steps_per_epoch)
     m["argmax_layer"] = int(alignment[-1].mean(0).argmax()) + 1
     for k, name in enumerate(TIMES):
         m[f"hw_step.{name}"] = float(np.mean([t[k] for t in times]))
@@ -175,7 +180,9 @@ def fig5(ctx: Context) -> Result:
         for layer, e in enumerate(energies[k], start=1):
             m[f"hw_energy.{name}.layer{layer}"] = float(e)
     result.arrays.update({"grid": grid, "alignment": alignment.mean(1), "early_grid": early,
-                          "update_corr": update_corr[:, 0], "first_order_corr": update_corr[:, 1],
+                          "update_corr": update_corr[:, 0, 0], "first_order_corr": update_corr[:, 1, 0],
+                          "update_first_order_corr": update_corr[:, 2, 0],
+                          "update_corr_by_layer": update_corr[:, :, 1:],  # [G_early, 3, layers]
                           "hw_steps": np.array(times).mean(0), "hw_eigenvalues": values, "hw_energy": energies,
                           "layer_sizes": np.array(FlatParams.of(net.member(0)).sizes)})
     return result

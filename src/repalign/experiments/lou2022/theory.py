@@ -7,7 +7,9 @@ Everything comes from the exact infinite-width recursions in
   from 10 to ``max_depth``; ``equilibrium_slope`` is the fitted slope of log l* against
   log L over the top decade [max_depth/10, max_depth] (Cor. 1: 3/5 asymptotically; the
   approach is slow because of the log(l)/l corrections of App. B.2), and
-  ``equilibrium_slope_full`` the slope over the whole range. ``max_depth`` stays at
+  ``equilibrium_slope_full`` the slope over the whole range, ``equilibrium_slope_fig3``
+  over Fig 3's depths L = 10, 20, …, 100 (≈ 0.87, not 3/5: the number a fitted slope of
+  the trained sweeps is to be read against). ``max_depth`` stays at
   3·10⁴: beyond it the float64 recursion in c loses accuracy (1 − c_l ≈ 4·10⁻⁹ at
   l = 10⁵ moves by ~10⁻¹³ per layer, and IL^f_l there is ~10% off).
 - ``forward_loss_exponent``: slope of log IL^f_l against log l for l in
@@ -27,7 +29,8 @@ from repalign.metrics import equilibrium_profile, equilibrium_slope, loglog_fit,
 from repalign.results import Result
 
 PAPER = "lou2022"
-NAMED_DEPTHS = (100, 1000)  # equilibrium_index.depth<L> named by the targets
+NAMED_DEPTHS = (100, 1000)  # equilibrium_index.depth<L>
+FIG3_DEPTHS = np.arange(10, 101, 10)  # the depths of the trained sweeps (Fig 3, Tables 1-3)
 EPS = 0.1                   # E_ε of Eq. 10
 
 
@@ -61,6 +64,7 @@ def theory(ctx: Context) -> Result:
     full = equilibrium_slope(log_points(10, top, int(round(n_decades * s.depths_per_decade)) + 1),
                              eps=EPS, n_grid=s.n_grid)
     asymptotic = equilibrium_slope(log_points(top / 10, top, s.fit_points), eps=EPS, n_grid=s.n_grid)
+    fig3 = equilibrium_slope(FIG3_DEPTHS, eps=EPS, n_grid=s.n_grid)
     deepest = equilibrium_profile(top, eps=EPS, n_grid=s.n_grid)
     fwd_layers = log_points(top / 10, top, s.fit_points)
     bwd_layers = log_points(top / 100, top / 10, s.fit_points)
@@ -71,6 +75,7 @@ def theory(ctx: Context) -> Result:
     m["equilibrium_slope_ci_low"], m["equilibrium_slope_ci_high"] = asymptotic.ci_low, asymptotic.ci_high
     m["equilibrium_slope_full"] = full.slope
     m["equilibrium_slope_full_ci_low"], m["equilibrium_slope_full_ci_high"] = full.ci_low, full.ci_high
+    m["equilibrium_slope_fig3"] = fig3.slope
     m["forward_loss_exponent"] = loglog_fit(fwd_layers, deepest.forward[fwd_layers - 1]).slope
     m["backward_loss_exponent"] = loglog_fit(top / bwd_layers, deepest.backward[bwd_layers - 1]).slope
     m["correlation_map.g_at_0"] = float(relu_correlation_map(0.0))
@@ -86,6 +91,7 @@ def theory(ctx: Context) -> Result:
         "local_slope_depth": np.exp((log_d[1:] + log_d[:-1]) / 2),
         "fit_full": np.array([full.slope, full.intercept]),
         "fit_asymptotic": np.array([asymptotic.slope, asymptotic.intercept]),
+        "fig3_depths": FIG3_DEPTHS, "fig3_l_star": fig3.l_star,
         "forward_loss": deepest.forward, "backward_loss": deepest.backward,
         "forward_fit_layers": fwd_layers, "backward_fit_layers": bwd_layers,
     })
@@ -96,7 +102,8 @@ def theory(ctx: Context) -> Result:
     result.notes += [
         f"E_eps with eps = {EPS}; sup over {s.n_grid} values of c_1 in [-1, 1 - eps]; l* = crossing of "
         "IL^f_l and IL^b_l (q~_L = 1), interpolated in log between integer layers",
-        f"equilibrium_slope: fit over L in [{top // 10}, {top}]; equilibrium_slope_full: L in [10, {top}]",
+        f"equilibrium_slope: fit over L in [{top // 10}, {top}]; equilibrium_slope_full: L in [10, {top}]; "
+        "equilibrium_slope_fig3: L = 10, 20, ..., 100 (Fig 3's depths)",
         f"forward_loss_exponent: l in [{top // 10}, {top}]; backward_loss_exponent: L = {top}, "
         f"l in [{top // 100}, {top // 10}]",
     ]
