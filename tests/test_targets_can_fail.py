@@ -26,8 +26,7 @@ What this cannot see: a target that passes by construction of the experiment (a 
 back, an identity of the code) looks like any other number here; those are for ``kind: sanity``.
 
 A target that this test flags either needs a sharper claim, or is a sanity check: mark it
-``kind: sanity``. KNOWN_CANNOT_FAIL lists the offenders of issue 11 that their engineers are
-fixing; each is a strict xfail, so once fixed it XPASSes and must be removed from the list.
+``kind: sanity``.
 """
 
 from __future__ import annotations
@@ -49,12 +48,6 @@ INF = math.inf
 
 # Issue 11's can't-fail targets that this test flags, being fixed on the imani2022/lou2022
 # branches. Remove an entry once its fix is merged (it then XPASSes, which fails the run).
-KNOWN_CANNOT_FAIL: dict[str, str] = {
-    "lou2022/fig18/less_noise_more_central_peak": "'<=' between peak layers: the same layer (no effect) passes",
-    **{f"lou2022/fig3/slope_ci_covers_three_fifths_{d}": "a non-rejection test: a wider interval passes more easily"
-       for d in ("mnist", "fashion_mnist", "cifar10")},
-}
-
 # Plausible ranges by metric name, first match wins (our reading of the metric conventions in
 # paper_targets.yaml; maennel2020 prints accuracies as fractions).
 DOMAINS = [
@@ -88,9 +81,7 @@ def _cases():
                 if target_kind(t) == "sanity":
                     continue
                 key = f"{paper}/{art_id}/{t['id']}"
-                marks = [pytest.mark.xfail(strict=True, reason=f"issue 11: {KNOWN_CANNOT_FAIL[key]}")] \
-                    if key in KNOWN_CANNOT_FAIL else []
-                yield pytest.param(paper, art_id, t, id=key, marks=marks)
+                yield pytest.param(paper, art_id, t, id=key)
 
 
 def _status(paper, art_id, t, tier, metrics) -> str:
@@ -366,10 +357,3 @@ def test_a_tolerance_that_covers_the_whole_range_is_caught():
             "tolerance_kind": "abs"}
     assert numeric_problems("p", "fig1", wide)
     assert numeric_problems("p", "fig1", {**wide, "tolerance": {"quick": 5.0}}) == []
-
-
-def test_every_known_offender_is_still_a_target():
-    """A known offender that was fixed by dropping it leaves a stale entry: remove it."""
-    keys = {f"{p}/{a}/{t['id']}" for p, e in TARGETS.items() for a, art in e["artifacts"].items()
-            for t in art.get("targets") or [] if target_kind(t) != "sanity"}
-    assert set(KNOWN_CANNOT_FAIL) <= keys, sorted(set(KNOWN_CANNOT_FAIL) - keys)
