@@ -63,7 +63,7 @@ def test_fig4_scaling_and_spread():
     assert m["label_mass.labeling1.u1"] > 0.95 > m["label_mass.labeling2.u2"]
 
 
-def test_alignment_stats_broadcasts_and_curves_start_at_the_share_in_span():
+def test_alignment_stats_broadcasts_and_curves_start_at_one_then_the_share_in_span():
     g = torch.Generator().manual_seed(1)
     rep = torch.randn(30, 5, generator=g, dtype=torch.float64)
     y = torch.randn(3, 30, generator=g, dtype=torch.float64)
@@ -73,7 +73,8 @@ def test_alignment_stats_broadcasts_and_curves_start_at_the_share_in_span():
     for r in range(3):
         assert float(auc[r]) == pytest.approx(float(alignment_auc(phi, y[r])), rel=1e-12)
         projected = phi @ torch.linalg.lstsq(phi, y[r].unsqueeze(-1)).solution
-        assert curves[r, 0] == pytest.approx(float(projected.pow(2).sum() / y[r].pow(2).sum()), rel=1e-9)
+        assert curves[r, 0] == pytest.approx(1.0, rel=1e-12)  # Eq. 2 at τ = 0: every singular value counts
+        assert curves[r, 1] <= float(projected.pow(2).sum() / y[r].pow(2).sum()) + 1e-9
         assert np.all(np.diff(curves[r]) <= 1e-12)
 
 

@@ -155,7 +155,7 @@ def alignment_summary(reps: dict[str, torch.Tensor], labels: dict[str, torch.Ten
     """Record ``alignment_auc.<rep>.<task>`` (mean, se) and return the normalised curves.
 
     Curves have shape ``[reps, tasks, runs, N_THRESHOLDS]`` on the grid τ ∈ [0, sqrt(n)],
-    each divided by ‖y‖² so that every curve starts at the fraction of y in span(Φ).
+    each divided by ‖y‖², so every curve starts at 1 (Eq. 2 at τ = 0).
     """
     n = next(iter(reps.values())).shape[-2]
     thresholds = torch.linspace(0, float(np.sqrt(n)), N_THRESHOLDS, dtype=torch.float64)

@@ -30,8 +30,9 @@ def normalized_pair(rep: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, t
 def alignment_stats(rep: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
     """``rep`` [..., n, d] (raw), ``y`` [..., n] -> (alignment_auc [...], curves [..., T]).
 
-    Curves are on ``thresholds_for(n)`` and divided by ‖y‖², so each starts at the share
-    of y inside the column space of the normalised representation.
+    Curves are on ``thresholds_for(n)`` and divided by ‖y‖², so each starts at 1 (Eq. 2
+    at τ = 0) and, just above 0, falls to the share of y inside the column space of the
+    normalised representation.
     """
     phi, y = normalized_pair(rep, y)
     tau = torch.as_tensor(thresholds_for(phi.shape[-2]), dtype=phi.dtype, device=phi.device)
