@@ -145,3 +145,14 @@ def test_a_stale_sweep_model_gives_an_actionable_error():
     assert trained_entry(payload, nets.NetConfig()) == {}
     with pytest.raises(RepalignError, match="Delete results/imani2022/models/sweep_mnist.pt"):
         trained_entry(payload, nets.NetConfig(activation="prelu"))
+
+
+def test_positive_share_counts_thresholds_inside_the_support_only():
+    """Figs 14, 16: "positive across all thresholds" is read on the curves, not on their area."""
+    tau = np.linspace(0, 1, 11)
+    upper = np.clip(1 - tau / 0.6, 0, None)                  # both curves end at τ = 0.6: 5 thresholds count
+    mostly_positive_area = np.array([0, .3, .3, .3, -.01, .2, 0, 0, 0, 0, 0])
+    assert summary.positive_share(mostly_positive_area, upper) == pytest.approx(4 / 5)   # area > 0, not all
+    assert summary.positive_share(np.abs(mostly_positive_area), upper) == 1.0
+    assert summary.positive_share(-np.abs(mostly_positive_area), upper) == 0.0
+    assert summary.positive_share(mostly_positive_area, np.zeros(11)) == 0.0              # no support: fails

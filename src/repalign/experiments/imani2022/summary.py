@@ -14,6 +14,7 @@ import torch
 from repalign.metrics import alignment_auc, alignment_curve, normalize_representation
 
 N_THRESHOLDS = 200
+SUPPORT_FLOOR = 0.01  # a threshold counts while one of the two curves keeps > 1 % of ||y||^2 (ours)
 
 
 def thresholds_for(n: int) -> np.ndarray:
@@ -39,3 +40,15 @@ def alignment_stats(rep: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, n
     curves = alignment_curve(phi, y, tau) / y.pow(2).sum(-1, keepdim=True)
     return alignment_auc(phi, y), curves.cpu().numpy()
 
+
+
+def positive_share(diff: np.ndarray, reference: np.ndarray, floor: float = SUPPORT_FLOOR) -> float:
+    """Share of the thresholds where a difference of two alignment curves is positive (Figs 14, 16).
+
+    ``diff`` and ``reference`` are ``[T]`` on ``thresholds_for``; ``reference`` is the larger
+    of the two (normalised) curves. τ = 0 is skipped (every curve is 1 there) and so are the
+    thresholds past both curves' support (``reference`` ≤ ``floor``), where the difference
+    is 0 whatever the representations. 1.0 = positive "across all thresholds".
+    """
+    keep = reference[1:] > floor
+    return float((diff[1:][keep] > 0).mean()) if keep.any() else 0.0
