@@ -139,3 +139,14 @@ def test_float32_keeps_dtype():
     assert alignment_curve(phi, y, torch.tensor([0.0, 1.0])).dtype == torch.float32
     assert alignment_auc(phi, y).dtype == torch.float32
     assert gd_learning_curve(phi, y, 0.01, 3).dtype == torch.float32
+
+
+def test_bias_column_before_normalisation_makes_the_feature_scale_matter():
+    """The authors' order (bias column, then unit rows): small rows are dominated by the constant
+    column, so the same features at a smaller scale are less aligned with centred labels."""
+    phi = _rand(200, 8, seed=13)
+    y = phi[:, 0] - phi[:, 0].mean()                     # a centred label the features carry
+    aucs = [float(alignment_auc(normalize_representation(c * phi), y)) for c in (0.1, 0.5, 1.0, 5.0)]
+    assert aucs == sorted(aucs) and aucs[0] < 0.5 * aucs[-1]
+    no_bias = [float(alignment_auc(normalize_representation(c * phi, add_bias=False), y)) for c in (0.1, 5.0)]
+    assert no_bias[0] == pytest.approx(no_bias[1], rel=1e-12)  # without the column the scale cancels
