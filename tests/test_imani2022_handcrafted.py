@@ -138,3 +138,16 @@ def test_fig13_runs_the_transfer_path_with_random_weights_standing_in(data_root,
     for name in (m.replace("resnet101", "resnet18") for m in target_metrics("fig13")):
         assert math.isfinite(record["metrics"][name]), name
     assert record["metrics"]["closed_form_train_accuracy.rbf.cifar100"] == 100.0
+
+
+def test_the_notes_state_the_test_size_actually_drawn(data_root, tmp_path):
+    """CIFAR-100 has 100 test images per class, so asking for 500 gives 200 test points, not 1,000."""
+    from dataclasses import replace
+
+    from repalign.experiments.registry import Context
+
+    s = replace(handcrafted.SETTINGS.smoke, test_per_class=500)
+    ctx = Context("imani2022", "fig13", "smoke", s, torch.device("cpu"), [0, 1], data_root, tmp_path)
+    runs, _ = handcrafted.two_class_tasks(ctx, "cifar100", s)
+    assert all(run["test"][1].numel() == 24 for run in runs)     # the stand-in's 12 test images per class
+    assert handcrafted.split_sizes(runs) == "16 train (8 + 8) / 24 test (12 + 12)"

@@ -154,7 +154,8 @@ def test_binary_alignment_covers_every_class_pair_and_is_zero_for_identical_bodi
     assert n_tasks == 3 and aucs.shape == (3, 3) and curves.shape == (3, 3, 200)
     assert torch.equal(aucs[:, 0], aucs[:, 1]) and np.array_equal(curves[:, 0], curves[:, 1])
     assert (aucs[:, 0] > 0.4).all() and torch.allclose(aucs[:, 2], torch.zeros(3, dtype=torch.float64))
-    assert np.allclose(curves[:, 0, 0], 1.0) and np.allclose(curves[:, 2], 0.0)
+    assert np.allclose(curves[:, :, 0], 1.0)                      # Eq. 2 at τ = 0: ‖y‖² for every body
+    assert np.allclose(curves[:, 2, 1:], 0.0)
 
 
 def test_step_schedule_multiplies_the_lr_every_decay_interval():

@@ -87,6 +87,19 @@ def test_last_hidden_gives_four_layers_closest_to_the_output_first(arch):
     assert torch.allclose(head_input(layers[0]), net(x), atol=1e-5)
 
 
+def test_t2t_vit_layers_are_four_distinct_blocks():
+    """last1 = the last block after the final norm, last2..last4 = the class token of the three blocks before it."""
+    net = ih.build("t2t_vit", 3, ih.SMOKE).eval()
+    tokens = []
+    for block in net.blocks:
+        block.register_forward_hook(lambda _m, _i, out: tokens.append(out[:, 0]))
+    layers = ih.last_hidden(net, torch.randn(2, 3, 32, 32))
+    depth = len(net.blocks)
+    assert len(tokens) == depth >= ih.N_LAYERS
+    for k in range(1, ih.N_LAYERS):
+        torch.testing.assert_close(layers[k], tokens[depth - 1 - k])
+
+
 def test_folder_batches_resume_with_the_same_batches(data_root):
     from torchvision import transforms
 

@@ -54,29 +54,34 @@ def test_label_projection_spectrum_matches_numpy_and_batches():
         np.testing.assert_allclose(p[b].numpy(), (u.T @ y[b].numpy()) ** 2, rtol=1e-10, atol=1e-12)
 
 
-def test_alignment_curve_matches_loop():
+def test_alignment_curve_matches_loop_over_the_full_svd():
+    """Eq. 2 literally: the n left singular vectors of the full SVD, n − d of them with σ = 0."""
     phi = normalize_representation(_rand(50, 8))
     y = torch.sign(_rand(50, seed=2))
     taus = torch.linspace(0, 8, 41, dtype=D)
     curve = alignment_curve(phi, y, taus)
-    u, s, _ = np.linalg.svd(phi.numpy(), full_matrices=False)
+    u, s, _ = np.linalg.svd(phi.numpy(), full_matrices=True)
+    s = np.concatenate([s, np.zeros(50 - len(s))])
     for t, value in zip(taus.numpy(), curve.numpy()):
-        expected = sum((u[:, i] @ y.numpy()) ** 2 for i in range(len(s)) if s[i] >= t)
+        expected = sum((u[:, i] @ y.numpy()) ** 2 for i in range(50) if s[i] >= t)
         assert value == pytest.approx(expected, rel=1e-10, abs=1e-12)
 
 
-def test_alignment_curve_non_increasing_and_starts_at_projection():
-    phi = _rank_deficient()
+@pytest.mark.parametrize("phi", [_rand(40, 6, seed=12), _rank_deficient()], ids=["n>d", "rank-deficient"])
+def test_alignment_curve_starts_at_norm_of_y_then_drops_to_the_projection(phi):
+    """§4.2: "All the curves start at 200, because at a threshold of 0 all singular values are ≥ 0"."""
     y = _rand(40, seed=3)
     taus = torch.linspace(0, 20, 200, dtype=D)
     curve = alignment_curve(phi, y, taus)
+    assert float(curve[0]) == pytest.approx(float(y @ y), rel=1e-12)
     assert bool((curve[1:] <= curve[:-1] + 1e-12).all())
     proj = phi @ torch.linalg.pinv(phi) @ y
-    assert float(curve[0]) == pytest.approx(float(proj @ proj), rel=1e-10)
-    assert float(curve[0]) < float(y @ y)  # y is not in the column space
-    y_in = phi @ _rand(6, seed=4)
-    assert float(alignment_curve(phi, y_in, taus[:1])[0]) == pytest.approx(float(y_in @ y_in), rel=1e-10)
+    just_above_zero = alignment_curve(phi, y, torch.tensor([1e-9], dtype=D))
+    assert float(just_above_zero[0]) == pytest.approx(float(proj @ proj), rel=1e-10)
+    assert float(proj @ proj) < 0.5 * float(y @ y)  # y is mostly outside the column space
     assert float(curve[-1]) == 0.0
+    batched = alignment_curve(phi.expand(3, -1, -1), y.expand(3, -1), taus[:2])
+    torch.testing.assert_close(batched, curve[:2].expand(3, -1))
 
 
 def test_alignment_auc_equals_trapezoid_of_curve():
@@ -134,3 +139,14 @@ def test_float32_keeps_dtype():
     assert alignment_curve(phi, y, torch.tensor([0.0, 1.0])).dtype == torch.float32
     assert alignment_auc(phi, y).dtype == torch.float32
     assert gd_learning_curve(phi, y, 0.01, 3).dtype == torch.float32
+
+
+def test_bias_column_before_normalisation_makes_the_feature_scale_matter():
+    """The authors' order (bias column, then unit rows): small rows are dominated by the constant
+    column, so the same features at a smaller scale are less aligned with centred labels."""
+    phi = _rand(200, 8, seed=13)
+    y = phi[:, 0] - phi[:, 0].mean()                     # a centred label the features carry
+    aucs = [float(alignment_auc(normalize_representation(c * phi), y)) for c in (0.1, 0.5, 1.0, 5.0)]
+    assert aucs == sorted(aucs) and aucs[0] < 0.5 * aucs[-1]
+    no_bias = [float(alignment_auc(normalize_representation(c * phi, add_bias=False), y)) for c in (0.1, 5.0)]
+    assert no_bias[0] == pytest.approx(no_bias[1], rel=1e-12)  # without the column the scale cancels

@@ -2,6 +2,9 @@
 
 import math
 
+import numpy as np
+import pytest
+
 import torch
 
 from repalign.data.peaks import RBF_HEIGHT, draw_tasks, encode, peaks_label
@@ -49,3 +52,24 @@ def test_batched_gd_matches_the_exact_prop1_curve():
             torch.testing.assert_close(train[a, 0, r], exact, rtol=1e-9, atol=1e-12)
     assert torch.all(norms[..., 0] == 0)
     assert torch.all(train[..., -1] < train[..., 0])
+
+
+def test_weights_at_fit_reads_the_norm_where_the_loss_reaches_a_common_level():
+    """Fig 11c-d: weight norms compared at the same train-loss reduction for every representation."""
+    from repalign.experiments.imani2022.peaks import FIT_LEVEL, REPRESENTATIONS, weights_at_fit
+    from repalign.results import Result
+
+    steps = np.arange(6, dtype=float)
+    train = np.empty((3, 2, 2, 6))
+    train[..., :] = 0.8 ** steps                # every run: 1, 0.8, 0.64, 0.512, 0.41, 0.33
+    train[1, 1, 0] = 1 - 0.05 * steps           # one run on T2 only gets down to 0.75
+    norms = np.broadcast_to(steps * np.arange(1, 4)[:, None, None, None], train.shape).copy()
+    result = Result()
+    weights_at_fit(train, norms, ("T1", "T2"), result)
+    m = result.metrics
+    assert m["weight_norm_fit_level.T1"] == FIT_LEVEL == 0.5
+    for i, rep in enumerate(REPRESENTATIONS):   # 0.8^4 = 0.41 is the first value <= 0.5: step 4
+        assert m[f"weight_norm_at_fit.{rep}.T1"] == pytest.approx(4 * (i + 1))
+    assert m["weight_norm_fit_level.T2"] == pytest.approx(0.75)  # raised so that every run reaches it
+    assert m["weight_norm_at_fit.original.T2"] == pytest.approx(2)              # 0.64 <= 0.75 at step 2
+    assert m["weight_norm_at_fit.init.T2"] == pytest.approx((5 * 2 + 2 * 2) / 2)  # runs at steps 5 and 2

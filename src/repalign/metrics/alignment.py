@@ -8,8 +8,12 @@ input dtype and device, and accept leading batch dimensions where stated.
 Singular values below the numerical-rank tolerance
 ``σ_max · max(n, d) · eps(dtype)`` are treated as exactly zero: their left
 singular vectors are an arbitrary basis of the orthogonal complement of the
-column space, so their label projections are reported as 0. The sums of Eq. 1
-and Eq. 2 then run over the r(Φ) non-zero singular values, as in the paper.
+column space, so their individual label projections are reported as 0 by
+:func:`label_projection_spectrum`. Their total, ‖y − Py‖², is not lost: Eq. 2
+sums over all n singular values of the full SVD, the n − r(Φ) zero ones
+included, so at τ = 0 every curve equals ‖y‖² ("All the curves start at 200,
+because at a threshold of 0 all singular values are greater than or equal to
+the threshold", §4.2) and :func:`alignment_curve` adds that mass at τ ≤ 0.
 """
 
 from __future__ import annotations
@@ -68,18 +72,22 @@ def label_projection_spectrum(
 def alignment_curve(
     phi: torch.Tensor, y: torch.Tensor, thresholds: torch.Tensor
 ) -> torch.Tensor:
-    """imani2022 Eq. 2: Alignment(Φ, y, τ) = Σ_{i: σ_i ≥ τ} (u_iᵀy)².
+    """imani2022 Eq. 2: Alignment(Φ, y, τ) = Σ_{i: σ_i ≥ τ} (u_iᵀy)², i over all n.
 
     ``phi`` [n, d], ``y`` [n], ``thresholds`` [t] -> [t] (leading batch dims of
     ``phi`` and ``y`` give [..., t]). No preprocessing is
     applied (call :func:`normalize_representation` first, as the paper does).
-    At τ = 0 the curve equals ‖P y‖², P the projector on the column space of Φ
-    (‖y‖² when y lies in it); it is non-increasing in τ.
+    The sum runs over the full SVD's n left singular vectors, so at τ ≤ 0 it is
+    ‖y‖² for every Φ (the paper's common starting point); for τ > 0 the zero
+    singular values drop out and the curve is at most ‖P y‖², P the projector on
+    the column space of Φ. It is non-increasing in τ.
     """
     s, proj = label_projection_spectrum(phi, y)
     thresholds = torch.as_tensor(thresholds, dtype=s.dtype, device=s.device)
     keep = s.unsqueeze(-2) >= thresholds.unsqueeze(-1)
-    return (keep.to(s.dtype) * proj.unsqueeze(-2)).sum(-1)
+    null_mass = (y.pow(2).sum(-1) - proj.sum(-1)).clamp_min(0)        # Σ over σ_i = 0: ‖y − Py‖²
+    at_zero = (thresholds <= 0).to(s.dtype)
+    return (keep.to(s.dtype) * proj.unsqueeze(-2)).sum(-1) + null_mass.unsqueeze(-1) * at_zero
 
 
 def alignment_auc(phi: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,10 @@
 """imani2022 §7.2 and App. C, Figs 13 and 20: ImageNet CNN features against hand-crafted ones.
 
 Per run (5 in the paper), two random classes of CIFAR-100 (Fig 13) or CIFAR-10 (Fig 20):
-1,000 train images (500 per class; the same draw as Fig 19) and, for the test curves,
-``test_per_class`` test images of each class; labels ±1. Representations:
+1,000 train images (500 per class; the same draw as Fig 19) and, for the test curves, up to
+``test_per_class`` test images of each class (the paper gives no test size; CIFAR-100 has
+only 100 test images per class, so Fig 13 tests on 200, Fig 20 on 1,000); labels ±1. The
+notes give the sizes actually drawn (:func:`split_sizes`). Representations:
 
 - ``cnn``: the last hidden layer of ResNet101 with the torchvision ImageNet weights
   (metric name ``transfer.resnet101``); Fig 13a adds ``original`` (the pixels) and
@@ -89,6 +91,15 @@ def two_class_tasks(ctx: Context, dataset: str, s: HandcraftedSettings) -> tuple
             run[split] = (pair.x, 2.0 * pair.y.double() - 1.0)
         runs.append(run)
     return runs, f"train: {splits['train'].source}; test: {splits['test'].source}"
+
+
+def split_sizes(runs: list[dict]) -> str:
+    """The train / test sizes actually drawn (per class), e.g. ``1000 train (500 + 500) / 200 test (100 + 100)``."""
+    parts = []
+    for split in ("train", "test"):
+        sizes = {(int((y < 0).sum()), int((y > 0).sum())) for _, y in (run[split] for run in runs)}
+        parts.append(" or ".join(f"{a + b} {split} ({a} + {b})" for a, b in sorted(sizes)))
+    return " / ".join(parts)
 
 
 def gd_logistic(phi_train, y_train, phi_test, y_test, lrs, steps):
@@ -204,8 +215,8 @@ def compare(ctx: Context, dataset: str, baselines: bool) -> Result:
             result.arrays[f"train_curve.{loss}.{rep}"] = train[best][:, grid].cpu().numpy()
             result.arrays[f"test_curve.{loss}.{rep}"] = test[best][:, grid].cpu().numpy()
     result.notes += [
-        f"{s.n_runs} runs; {2 * s.points_per_class} train / {2 * s.test_per_class} test images of two random "
-        f"classes; CNN = {ARCH} last hidden layer at {s.image_size} px; SIFT: dense grid, {s.sift_words} words; "
+        f"{s.n_runs} runs; {split_sizes(runs)} images of two random classes per run (test: at most "
+        f"{s.test_per_class} per class, all the split has when fewer); CNN = {ARCH} last hidden layer at {s.image_size} px; SIFT: dense grid, {s.sift_words} words; "
         "HOG: 9 orientations, 8x8-pixel cells, 2x2-cell blocks; RBF: bandwidth 1, train images as centres",
         f"linear models: full-batch GD, {s.steps} steps, step size from {list(s.lrs)} by the lowest mean "
         "learning_auc (mean over steps of train loss / initial train loss); test_loss at the last step",

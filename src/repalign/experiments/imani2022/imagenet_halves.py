@@ -103,10 +103,13 @@ def last_hidden(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     """The last ``N_LAYERS`` hidden layers, flattened, closest to the output first (``last1`` … ``last4``).
 
     ResNet18: pooled features, the outputs of ``layer4``'s two blocks, the output of
-    ``layer3``. T2T-ViT: the class token after the final norm and after the last three blocks.
+    ``layer3``. T2T-ViT: the class token of four distinct blocks: the last block's after the
+    final norm (the head's input), then the raw output of each of the three blocks before it
+    (the last block's raw token would be the same block as ``last1`` again).
     """
     if hasattr(net, "hidden"):
-        return [h.flatten(1) for h in net.hidden(x)[::-1][:N_LAYERS]]
+        *blocks, head_input = net.hidden(x)
+        return [head_input] + [h.flatten(1) for h in blocks[-2:-N_LAYERS - 1:-1]]
     h = net.maxpool(net.relu(net.bn1(net.conv1(x))))
     h3 = net.layer3(net.layer2(net.layer1(h)))
     b1 = net.layer4[0](h3)

@@ -16,7 +16,10 @@ Protocol (§7.3 and App. D, p. 25):
   alignment curve of the ``none`` body minus that of the source-pretrained body; the
   differences are averaged over the binary tasks. Curves are on the relative grid
   τ/√n ∈ [0, 1] (``summary.alignment_stats``), so tasks of different size average
-  point by point, and ``alignment_drop_auc`` is the same average of the areas.
+  point by point, and ``alignment_drop_auc`` is the same average of the areas;
+  ``alignment_drop_positive_share`` = share of thresholds where the averaged (over tasks
+  and runs) drop curve is positive (``summary.positive_share``; "the curves all have
+  positive values").
 - Images: resized to ``image_size`` (256) by the loader; random ``crop`` (224) and a
   horizontal flip in training, the centre crop otherwise; ImageNet mean and std.
 
@@ -44,7 +47,7 @@ from repalign.data import load_dataset, to_float
 from repalign.errors import DatasetMissing
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.pretrained import IMAGENET_MEAN, IMAGENET_STD, feature_net, pretrained_state
-from repalign.experiments.imani2022.summary import alignment_stats, thresholds_for
+from repalign.experiments.imani2022.summary import alignment_stats, positive_share, thresholds_for
 from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
 from repalign.results import Result
 from repalign.train import EpochSampler, OptimConfig, train
@@ -347,7 +350,7 @@ def fig16(ctx: Context) -> Result:
     bodies, seeds = _pretrained_bodies(ctx)
     weights, splits = load_inputs(ctx, s, DOMAINS)
     result = Result(notes=notes(s) + [f"{d}: {splits[d].source}" for d in DOMAINS])
-    drop_auc, drop_curves, auc = {}, {}, {}
+    drop_auc, drop_curves, upper, auc = {}, {}, {}, {}
     for r, seed in enumerate(seeds):
         for target in DOMAINS:
             split = splits[target]
@@ -365,6 +368,7 @@ def fig16(ctx: Context) -> Result:
                     pair = f"{source}_to_{target}"
                     drop_auc.setdefault(pair, []).append(float((task_auc[:, 0] - task_auc[:, k]).mean()))
                     drop_curves.setdefault(pair, []).append((task_curves[:, 0] - task_curves[:, k]).mean(0))
+                    upper.setdefault(pair, []).append(np.maximum(task_curves[:, 0], task_curves[:, k]).mean(0))
             if r == 0:
                 result.notes.append(f"{target}: {n_tasks} binary tasks on {len(train_idx)} train images")
     for (source, target), values in auc.items():
@@ -375,6 +379,9 @@ def fig16(ctx: Context) -> Result:
     for source in DOMAINS:
         result.metrics[f"alignment_drop_auc.source_mean.{source}"] = float(np.mean(
             [result.metrics[f"alignment_drop_auc.{source}_to_{t}"] for t in DOMAINS if t != source]))
+    for pair in drop_curves:   # "The curves all have positive values": share of thresholds with a positive drop
+        result.metrics[f"alignment_drop_positive_share.{pair}"] = positive_share(
+            np.mean(drop_curves[pair], 0), np.mean(upper[pair], 0))
     pairs = list(drop_curves)
     result.arrays.update(difference_curves=np.stack([np.stack(drop_curves[p]) for p in pairs]),  # [pairs, runs, T]
                          pairs=np.array(pairs), thresholds=thresholds_for(1))

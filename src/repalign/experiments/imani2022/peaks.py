@@ -6,7 +6,12 @@ S. Each run draws its own tasks (S, similar T1, dissimilar T2) and its own data.
 - Fig 10: alignment of the original inputs, the initial and the trained hidden layer
   with S, T1 and T2.
 - Fig 11: linear models trained by GD on 100 target points over each representation;
-  learning curves (train and test) and weight norms, best of three step sizes.
+  learning curves (train and test) and weight norms, best of three step sizes. Panels c–d
+  ("the norm of weights after a certain reduction of training loss") are summarised by
+  ``weight_norm_at_fit``: ‖w‖ at the first step where the train MSE is down to the task's
+  ``weight_norm_fit_level`` (a fraction of the initial MSE: ``FIT_LEVEL``, or the
+  highest final fraction of any representation and run when one never gets that low, so
+  every representation is compared at the same loss reduction).
 - Fig 12: alignment of every layer of the 3-hidden-layer network with S and T1.
 Alignment is summarised by ``alignment_auc`` (the exact area under the Eq. 2 curve).
 """
@@ -30,6 +35,7 @@ TASKS = ("S", "T1", "T2")
 REPRESENTATIONS = ("original", "init", "transfer")
 DATA_SEED_OFFSET = 1_000_003  # keeps each run's data stream apart from its init stream
 N_THRESHOLDS = 200
+FIT_LEVEL = 0.5  # Fig 11c-d: weights compared where half the train loss is removed (the level is ours)
 
 
 @dataclass(frozen=True)
@@ -155,7 +161,7 @@ def alignment_summary(reps: dict[str, torch.Tensor], labels: dict[str, torch.Ten
     """Record ``alignment_auc.<rep>.<task>`` (mean, se) and return the normalised curves.
 
     Curves have shape ``[reps, tasks, runs, N_THRESHOLDS]`` on the grid τ ∈ [0, sqrt(n)],
-    each divided by ‖y‖² so that every curve starts at the fraction of y in span(Φ).
+    each divided by ‖y‖², so every curve starts at 1 (Eq. 2 at τ = 0).
     """
     n = next(iter(reps.values())).shape[-2]
     thresholds = torch.linspace(0, float(np.sqrt(n)), N_THRESHOLDS, dtype=torch.float64)
@@ -262,9 +268,30 @@ def fig11(ctx: Context) -> Result:
             for key, arr in (("train", train_l), ("test", test_l), ("weight_norm", norms)):
                 curves[key][i, j] = arr[b, j].cpu().numpy()
     result.arrays.update({f"{k}_curve": v for k, v in curves.items()})
+    weights_at_fit(curves["train"], curves["weight_norm"], targets, result)
     result.notes.append("learning_auc: mean over GD steps of train MSE / initial train MSE; "
-                        "step size chosen per representation and task by the lowest mean learning_auc")
+                        "step size chosen per representation and task by the lowest mean learning_auc; "
+                        "test_mse at the last step; weight_norm_at_fit = ||w|| at the first step where the train "
+                        "MSE is down to weight_norm_fit_level of its initial value")
     return result
+
+
+def weights_at_fit(train: np.ndarray, norms: np.ndarray, targets: tuple[str, ...], result: Result) -> None:
+    """Record ``weight_norm_at_fit.<rep>.<task>`` and ``weight_norm_fit_level.<task>`` (Fig 11c-d).
+
+    ``train`` and ``norms`` are ``[reps, tasks, runs, steps + 1]`` at the chosen step sizes.
+    The level is ``FIT_LEVEL`` of the initial train MSE, raised to the highest lowest-reached
+    fraction when some representation and run never get that low.
+    """
+    ratio = train / train[..., :1]
+    for j, task in enumerate(targets):
+        level = max(FIT_LEVEL, float(ratio[:, j].min(-1).max()))
+        result.metrics[f"weight_norm_fit_level.{task}"] = level
+        for i, rep in enumerate(REPRESENTATIONS):
+            step = (ratio[i, j] <= level).argmax(-1)                      # first step at the level, per run
+            at_fit = norms[i, j][np.arange(norms.shape[2]), step]
+            result.metrics[f"weight_norm_at_fit.{rep}.{task}"], result.metrics[
+                f"weight_norm_at_fit_se.{rep}.{task}"] = mean_se(torch.from_numpy(at_fit))
 
 
 @artifact(PAPER, "fig12", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("peaks_h3",))

@@ -5,6 +5,9 @@ of a network with 3 hidden layers as wide as the input, trained on the shuffled 
 (Adam, batch 64), before and after training. Every representation gets a bias column and
 unit-length rows (``normalize_representation``); labels are ±1. Each run shuffles the
 labels with its own seed and trains its own network (runs stacked in one ``StackedMLP``).
+The points are class-balanced ("10000 points ... 5000 points from each class"); when the
+train split holds fewer of one class (the offline 10,000-image MNIST copy has 1,001 zeros)
+both classes are cut to that count, recorded in the notes.
 
 Metric ``label_mass_top10.<panel>`` = Σ_{i ≤ 10} (u_iᵀy)² / ‖y‖² (mean over runs).
 """
@@ -35,14 +38,14 @@ SHOWN = 100  # singular values kept for the plot ("zoomed in to the region of in
 class ShuffledSettings:
     n_runs: int
     epochs: int
-    n_points: int | None  # None: every class-0/1 image of the train split (paper: 10,000)
+    n_points: int | None  # class-balanced, n_points // 2 per class (None: as many as the smaller class has)
     depth: int = 3
 
 
 SETTINGS = Tiered(
     smoke=ShuffledSettings(n_runs=2, epochs=1, n_points=200),
-    quick=ShuffledSettings(n_runs=2, epochs=60, n_points=None),
-    paper=ShuffledSettings(n_runs=5, epochs=1000, n_points=None),
+    quick=ShuffledSettings(n_runs=2, epochs=60, n_points=10_000),
+    paper=ShuffledSettings(n_runs=5, epochs=1000, n_points=10_000),
 )
 TRAIN_RESOURCES = Tiered(
     smoke=Resources(runtime_min=5, mem_mb=2000),
@@ -60,7 +63,7 @@ def shuffled_labels(y: torch.Tensor, seeds: list[int]) -> torch.Tensor:
 
 
 def _data(ctx: Context, seed: int) -> Task:
-    return load_task(ctx, "mnist", ctx.settings.n_points, 0, seed)
+    return load_task(ctx, "mnist", ctx.settings.n_points, 0, seed, balanced=True)
 
 
 @model(PAPER, "shuffled_mnist", settings=SETTINGS, resources=TRAIN_RESOURCES)

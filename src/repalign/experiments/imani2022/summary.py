@@ -14,6 +14,7 @@ import torch
 from repalign.metrics import alignment_auc, alignment_curve, normalize_representation
 
 N_THRESHOLDS = 200
+SUPPORT_FLOOR = 0.01  # a threshold counts while one of the two curves keeps > 1 % of ||y||^2 (ours)
 
 
 def thresholds_for(n: int) -> np.ndarray:
@@ -30,11 +31,24 @@ def normalized_pair(rep: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, t
 def alignment_stats(rep: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
     """``rep`` [..., n, d] (raw), ``y`` [..., n] -> (alignment_auc [...], curves [..., T]).
 
-    Curves are on ``thresholds_for(n)`` and divided by ‖y‖², so each starts at the share
-    of y inside the column space of the normalised representation.
+    Curves are on ``thresholds_for(n)`` and divided by ‖y‖², so each starts at 1 (Eq. 2
+    at τ = 0) and, just above 0, falls to the share of y inside the column space of the
+    normalised representation.
     """
     phi, y = normalized_pair(rep, y)
     tau = torch.as_tensor(thresholds_for(phi.shape[-2]), dtype=phi.dtype, device=phi.device)
     curves = alignment_curve(phi, y, tau) / y.pow(2).sum(-1, keepdim=True)
     return alignment_auc(phi, y), curves.cpu().numpy()
 
+
+
+def positive_share(diff: np.ndarray, reference: np.ndarray, floor: float = SUPPORT_FLOOR) -> float:
+    """Share of the thresholds where a difference of two alignment curves is positive (Figs 14, 16).
+
+    ``diff`` and ``reference`` are ``[T]`` on ``thresholds_for``; ``reference`` is the larger
+    of the two (normalised) curves. τ = 0 is skipped (every curve is 1 there) and so are the
+    thresholds past both curves' support (``reference`` ≤ ``floor``), where the difference
+    is 0 whatever the representations. 1.0 = positive "across all thresholds".
+    """
+    keep = reference[1:] > floor
+    return float((diff[1:][keep] > 0).mean()) if keep.any() else 0.0

@@ -12,7 +12,9 @@ airplane, automobile, ship, truck; the binary tasks are every pair within a half
   differences over the 21 tasks; Fig 21 shows them per task. ``alignment_diff_auc`` is
   the difference of ``alignment_auc`` (the normalised area, linear in the curve).
   ``frac_tasks_positive_diff`` (Fig 21): the share of (task, layer) curves whose area
-  difference is positive.
+  difference is positive. ``diff_positive_share`` (Fig 14, "higher alignment ... across all
+  values of threshold"): per layer, the share of thresholds at which the task-averaged
+  difference curve is positive (``summary.positive_share``).
 - Fig 15: each pretrained network is fine-tuned (new output layer, all weights trained;
   App. D recipe, 10 epochs) on CIFAR-10-Natural and on CIFAR-10-Artificial; test accuracy (%).
 """
@@ -29,7 +31,7 @@ from repalign.data import class_subset, load_dataset
 from repalign.experiments.imani2022.imagenet_halves import (
     ARCHS, N_LAYERS, SETTINGS, HalvesSettings, cifar_batch, last_hidden, load_pretrained, replace_head, sgd_stages)
 from repalign.experiments.imani2022.peaks import mean_se
-from repalign.experiments.imani2022.summary import alignment_stats, thresholds_for
+from repalign.experiments.imani2022.summary import alignment_stats, positive_share, thresholds_for
 from repalign.experiments.imani2022.yosinski_split import HALVES
 from repalign.experiments.registry import Context, Resources, Tiered, artifact
 from repalign.results import Result
@@ -71,8 +73,8 @@ def hidden_layers(net: nn.Module, images: torch.Tensor, s: HalvesSettings, batch
     return [torch.cat(layer) for layer in zip(*parts)]
 
 
-def alignment_differences(ctx: Context) -> tuple[dict, dict, list[str]]:
-    """Per arch: area differences ``[layers, tasks]`` and curve differences ``[layers, tasks, T]``."""
+def alignment_differences(ctx: Context) -> tuple[dict, dict, dict, list[str]]:
+    """Per arch: area differences ``[layers, tasks]``, curve differences and the larger curve ``[layers, tasks, T]``."""
     s: HalvesSettings = ctx.settings
     split, tasks = cifar10(ctx, "train"), binary_tasks()
     nets, notes = {}, [f"cifar10 train: {split.source}"]
@@ -82,6 +84,7 @@ def alignment_differences(ctx: Context) -> tuple[dict, dict, list[str]]:
             notes.append(payload["note"])
     aucs = {arch: np.zeros((N_LAYERS, len(tasks))) for arch in ARCHS}
     curves = {arch: np.zeros((N_LAYERS, len(tasks), len(thresholds_for(2 * s.points_per_class)))) for arch in ARCHS}
+    upper = {arch: np.zeros_like(curves[arch]) for arch in ARCHS}
     for t, (half, a, b) in enumerate(tasks):
         g = torch.Generator().manual_seed(ctx.seeds[0] + t)
         pair = class_subset(split, [a, b], max_per_class=s.points_per_class, generator=g)
@@ -93,15 +96,16 @@ def alignment_differences(ctx: Context) -> tuple[dict, dict, list[str]]:
                 (auc_sim, curve_sim), (auc_dis, curve_dis) = stats[half][k], stats[other(half)][k]
                 aucs[arch][k, t] = float(auc_sim - auc_dis)
                 curves[arch][k, t] = curve_sim - curve_dis
+                upper[arch][k, t] = np.maximum(curve_sim, curve_dis)
     notes.append(f"{len(tasks)} binary CIFAR-10 tasks ({2 * s.points_per_class} train images each); "
                  f"layers last1..last{N_LAYERS} from the output; images resized to {s.resize} px, "
                  f"centre crop {s.image_size}")
-    return aucs, curves, notes
+    return aucs, curves, upper, notes
 
 
 def difference_result(ctx: Context, per_task: bool) -> Result:
     s: HalvesSettings = ctx.settings
-    aucs, curves, notes = alignment_differences(ctx)
+    aucs, curves, upper, notes = alignment_differences(ctx)
     result = Result(notes=notes)
     result.metrics["n_target_tasks"] = float(len(binary_tasks()))
     result.arrays["thresholds"] = thresholds_for(2 * s.points_per_class)
@@ -110,6 +114,8 @@ def difference_result(ctx: Context, per_task: bool) -> Result:
         for k in range(N_LAYERS):
             name = f"alignment_diff_auc.{arch}.last{k + 1}"
             result.metrics[name], result.metrics[name + "_se"] = mean_se(torch.from_numpy(aucs[arch][k]))
+            result.metrics[f"diff_positive_share.{arch}.last{k + 1}"] = positive_share(
+                curves[arch][k].mean(0), upper[arch][k].mean(0))
         result.metrics[f"frac_tasks_positive_diff.{arch}"] = float((aucs[arch] > 0).mean())
         result.arrays[f"diff_curve.{arch}"] = curves[arch].mean(1)          # [layers, T]
         if per_task:

@@ -7,8 +7,11 @@
   comparison with classification", Fig. 6 caption).
 
 Train points are a seeded random subset of the train split (CT: of all rows); test points
-come from the test split (CT: disjoint rows). The subsets depend only on the seed, so a
-measuring step regenerates exactly the data its model was trained on.
+come from the test split (CT: disjoint rows). With ``balanced=True`` (Fig 2: "5000 points
+from each class") an image task draws the same number from each class, ``n // 2`` capped
+at the smaller class's count (all of the smaller class when ``n`` is None). The subsets
+depend only on the seed, so a measuring step regenerates exactly the data its model was
+trained on.
 """
 
 from __future__ import annotations
@@ -45,7 +48,11 @@ class Task:
         return (self.x_train, self.y_train) if which == "train" else (self.x_test, self.y_test)
 
     def note(self) -> str:
-        return (f"{self.name}: {self.x_train.shape[0]} train / {self.x_test.shape[0]} test points, "
+        counts = ""
+        if self.classification:
+            per_class = [f"{int((y < 0).sum())}/{int((y > 0).sum())}" for y in (self.y_train, self.y_test)]
+            counts = f" (class 0/1: train {per_class[0]}, test {per_class[1]})"
+        return (f"{self.name}: {self.x_train.shape[0]} train / {self.x_test.shape[0]} test points{counts}, "
                 f"{self.x_train.shape[1]} features; {self.source}")
 
 
@@ -56,12 +63,21 @@ def _pick(n_available: int, n: int | None, generator: torch.Generator) -> torch.
     return torch.randperm(n_available, generator=generator)[:n].sort().values
 
 
+def balanced_per_class(labels: torch.Tensor, n: int | None) -> int:
+    """Points per class of a class-balanced draw of ``n`` (None: as many as possible) from 0/1 ``labels``."""
+    available = min(int((labels == c).sum()) for c in (0, 1))
+    return available if n is None else min(n // 2, available)
+
+
 def _image_task(ctx: Context, name: str, n_train: int | None, n_test: int | None,
-                generator: torch.Generator) -> Task:
+                generator: torch.Generator, balanced: bool) -> Task:
     parts = []
     for split, n in (("train", n_train), ("test", n_test)):
         data = class_subset(load_dataset(DATASET_OF[name], split, root=ctx.data_root, cache_dir=ctx.cache_dir,
                                          device=ctx.device, download=ctx.download), [0, 1])
+        if balanced and n != 0:
+            data = class_subset(data, [0, 1], max_per_class=balanced_per_class(data.y, n), generator=generator)
+            n = None
         keep = _pick(data.n, n, generator).to(ctx.device)
         x = to_float(data.x[keep], 0.0, 1.0).flatten(1)
         parts.append((x, 2.0 * data.y[keep].float() - 1.0, data.source))
@@ -83,17 +99,21 @@ def _ct_task(ctx: Context, n_train: int | None, n_test: int | None, generator: t
                 f"{data.source}; target mapped from [{float(lo):g}, {float(hi):g}] onto [-1, 1]")
 
 
-def load_task(ctx: Context, name: str, n_train: int | None, n_test: int | None, seed: int) -> Task:
+def load_task(ctx: Context, name: str, n_train: int | None, n_test: int | None, seed: int,
+              balanced: bool = False) -> Task:
     """Load task ``name`` (``cifar10``, ``mnist`` or ``ct``); ``None`` sizes take all points.
 
+    ``balanced`` (image tasks only): as many points of class 0 as of class 1 (module docstring).
     Raises ``DatasetMissing`` when the dataset is not on disk.
     """
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; choose one of {TASKS}")
     generator = torch.Generator().manual_seed(seed + SUBSET_SEED_OFFSET)
     if name == "ct":
+        if balanced:
+            raise ValueError("load_task: balanced=True needs a classification task; 'ct' is a regression")
         return _ct_task(ctx, n_train, n_test, generator)
-    return _image_task(ctx, name, n_train, n_test, generator)
+    return _image_task(ctx, name, n_train, n_test, generator, balanced)
 
 
 def per_example_loss(task: Task, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
