@@ -6,7 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from repalign.plots import plotter
+from repalign.plots import missing_panel, not_run_panels, plotter
 
 
 @plotter("lou2022", "theory")
@@ -114,11 +114,16 @@ for _table in ("table1", "table2", "table3"):
 
 
 def _hierarchy(record, arrays):
-    panels = [str(p) for p in arrays["panels"]]
+    shown = [str(p) for p in arrays["panels"]]
+    panels = shown + not_run_panels(record, shown)
     fig, axes = plt.subplots(len(panels), 2, figsize=(11, 3.3 * len(panels)), squeeze=False,
                              gridspec_kw={"width_ratios": [2, 1]})
     m = record["metrics"]
     for row, panel in zip(axes, panels):
+        if panel not in shown:
+            missing_panel(row[0], record, panel, panel)
+            row[1].axis("off")
+            continue
         grid, alignment = arrays[f"{panel}.grid"], arrays[f"{panel}.alignment"]
         n_layers = alignment.shape[1]
         colours = plt.cm.viridis(np.linspace(0, 0.95, n_layers))

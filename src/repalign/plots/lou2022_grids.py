@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import cm, colors
 
-from repalign.plots import plotter
+from repalign.plots import missing_panel, not_run_panels, plotter
 
 PANEL_TITLES = {"ffnn_fmnist": "(a) FFNN on Fashion-MNIST", "resnet18_cifar10": "(b) ResNet18 on CIFAR-10",
                 "vgg19_cifar10": "(c) VGG19 on CIFAR-10"}
@@ -32,10 +32,14 @@ def parse_cell(key: str) -> tuple[int, float]:
 @plotter("lou2022", "fig4")
 def fig4(record, arrays):
     m = record["metrics"]
-    panels = [str(p) for p in arrays["panels"]]
+    shown = [str(p) for p in arrays["panels"]]
+    panels = shown + not_run_panels(record, shown)
     fig = plt.figure(figsize=(5.2 * max(len(panels), 1), 5.2))
     outer = fig.add_gridspec(1, max(len(panels), 1), wspace=0.25)
     for i, panel in enumerate(panels):
+        if panel not in shown:
+            missing_panel(fig.add_subplot(outer[i]), record, PANEL_TITLES.get(panel, panel), panel)
+            continue
         keys = [str(k) for k in arrays[f"{panel}.cells"]]
         cells = {k: parse_cell(k) for k in keys}
         batches = sorted({b for b, _ in cells.values()})
