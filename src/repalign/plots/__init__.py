@@ -47,9 +47,10 @@ def plural(count: int, noun: str) -> str:
 
 
 def wrap(text: str, width: int = 80) -> str:
-    """``text`` wrapped at ``width`` columns, each of its own lines on its own; list items (``- path``)
-    stay whole, so a list of paths keeps one path per line."""
-    return "\n".join(line if line.lstrip().startswith("- ") else textwrap.fill(line, width, break_on_hyphens=False)
+    """``text`` wrapped at ``width`` columns, each of its own lines on its own; list items (``- path``),
+    paths and addresses stay whole, so a list of paths keeps one path per line."""
+    return "\n".join(line if line.lstrip().startswith("- ") else
+                     textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False)
                      for line in str(text).splitlines())
 
 
@@ -109,7 +110,7 @@ def _footnote_unshown(fig: plt.Figure, record: dict) -> None:
             count = sum(r == reason for r in names.values())
             notes.append(f"not run ({plural(count, 'metric')}): " + wrap(reason, 110))
     if notes:
-        fig.text(0.0, 0.0, "\n".join(notes), va="top", ha="left", fontsize=6, family="monospace")
+        fig.text(0.0, 0.0, "\n\n".join(notes), va="top", ha="left", fontsize=6, family="monospace")
 
 
 def _save(fig: plt.Figure, out: Path) -> None:

@@ -154,7 +154,7 @@ def _sweep_grid(record, arrays, sweeps: list[str]):
             for k, label in enumerate(labels):
                 _mean_band(ax, tau, curves[k, 0], None, colours[k], "--")
                 _mean_band(ax, tau, curves[k, 1], str(label), colours[k], "-")
-            ax.set(title=f"{task}: {sweep}", xlabel="threshold τ", ylabel="alignment / ‖y‖²")
+            ax.set(title=f"{task}: {sweep} (dashed: at init)", xlabel="threshold τ", ylabel="alignment / ‖y‖²")
             ax.legend(fontsize=6)
     fig.tight_layout()
     return fig
@@ -206,8 +206,9 @@ def fig8(record, arrays):
             optimum = np.sqrt(loss[0, i]) / sigma[i]       # y_i / σ_i; the walk starts at w = 0
             grid = np.linspace(0, 1.2 * optimum, 100)
             ax.plot(grid, (sigma[i] * (grid - optimum)) ** 2, color=colour, label=label)
-            ax.plot(weight[0, i], loss[0, i], "o", color="tab:orange")
-            ax.plot(weight[end, i], loss[end, i], "o", color="tab:green")
+            ax.plot(weight[0, i], loss[0, i], "o", color="tab:orange", label="start (w = 0)" if i == 0 else None)
+            ax.plot(weight[end, i], loss[end, i], "o", color="tab:green",
+                    label=f"step {end}: fast direction done" if i == 0 else None)
         ax.set(title=name.replace("_", " "), xlabel="weight along v_i", ylabel="share of the loss")
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -98,13 +98,13 @@ def _depth_table(record, arrays):
     m = record["metrics"]
     depths = np.array([int(k.split("depth")[1]) for k in m if k.startswith("test_accuracy.depth")])
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key, colour in (("test_accuracy", "tab:blue"), ("train_accuracy", "tab:orange")):
-        runs = arrays[key]
-        ax.plot(depths, runs.mean(axis=1), "o-", color=colour, label=key.replace("_", " "))
-    for d in depths:
-        ax.annotate(f"{m[f'epochs.depth{d}']:.0f} ep\nlr {m[f'lr.depth{d}']:g}", (d, m[f"test_accuracy.depth{d}"]),
-                    textcoords="offset points", xytext=(0, -24), ha="center", fontsize=5)
-    ax.set(xlabel="depth L", ylabel="accuracy (%)")
+    for key, colour, style in (("train_accuracy", "tab:orange", "s-"), ("test_accuracy", "tab:blue", "o--")):
+        runs = arrays[key]  # train drawn first and larger, so that a test curve on top of it stays visible
+        ax.plot(depths, runs.mean(axis=1), style, color=colour, ms=7 if key == "train_accuracy" else 4,
+                label=key.replace("_", " "))
+    ax.set_xticks(depths, [f"{d}\n{m[f'epochs.depth{d}']:.0f} ep\nlr {m[f'lr.depth{d}']:g}" for d in depths],
+                  fontsize=6)
+    ax.set(xlabel="depth L (epochs, learning rate)", ylabel="accuracy (%)")
     ax.legend(fontsize=8)
     return fig
 
@@ -133,11 +133,14 @@ def _hierarchy(record, arrays):
                     label=f"layer {layer + 1}" if n_layers <= 10 or layer % 5 == 4 or layer == 0 else None)
         loss = arrays[f"{panel}.epoch_train_loss"]
         twin = ax.twinx()
-        twin.plot((np.arange(loss.size) + 1) * int(arrays[f"{panel}.steps_per_epoch"]), loss, "k.--", lw=1, ms=3)
-        twin.set_ylabel("train loss (epoch mean, dashed)")
+        twin.plot((np.arange(loss.size) + 1) * int(arrays[f"{panel}.steps_per_epoch"]), loss, "ks--", lw=1, ms=4,
+                  label="train loss (right axis)")
+        twin.set_ylabel("train loss (epoch mean)")
+        twin.grid(False)
         ax.set_xscale("symlog", linthresh=1)
         ax.set(xlabel="iteration", ylabel="alignment A_l", title=panel)
-        ax.legend(fontsize=6, ncol=2)
+        lines, loss_line = ax.get_legend_handles_labels(), twin.get_legend_handles_labels()
+        twin.legend(lines[0] + loss_line[0], lines[1] + loss_line[1], fontsize=6, ncol=2)
         ax = row[1]
         ax.bar(np.arange(1, n_layers + 1), alignment[-1], color=colours)
         ax.set(xlabel="layer l", ylabel="final A_l",

@@ -90,7 +90,7 @@ def fig19(record, arrays):
         for layer, curve in enumerate(eigs):
             ax.semilogy(np.arange(1, curve.size + 1), np.clip(curve, 1e-12, None), color=colours[layer],
                         label=f"layer {layer + 1}" if layer in (0, eigs.shape[0] - 1) else None)
-        ax.set(xlabel="i", ylabel="λ_i / λ_1 of C Ψ_lᵀ Ψ_l C",
+        ax.set(xlabel="i (values below 1e-12 drawn at 1e-12)", ylabel="λ_i / λ_1 of C Ψ_lᵀ Ψ_l C",
                title=f"{title}: test acc. {m[f'test_accuracy.{run}']:.1f}%")
         ax.legend(fontsize=8)
     ax = axes[2]
