@@ -1,6 +1,9 @@
 """The whole smoke DAG on a machine without data (empty data root, downloads off, no cached
 weights) ends with exit code 0 and a scorecard; every data-dependent target is ``not_run`` with
-its reason, and every figure is drawn (placeholders say what is missing)."""
+its reason, and every figure is drawn (placeholders say what is missing).
+
+(``download=False``: snakemake reads ``--config download=false`` as the string "false".)
+"""
 
 import json
 
@@ -27,7 +30,7 @@ def test_the_smoke_dag_without_data_ends_with_a_scorecard_and_every_data_target_
     monkeypatch.delenv("REPALIGN_DATA", raising=False)
     monkeypatch.setenv("REPALIGN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no pretrained weights either
-    proc = snakemake(workdir, "--config", f"data_root={empty}", "download=false", timeout=3000)
+    proc = snakemake(workdir, "--config", f"data_root={empty}", "download=False", timeout=3000)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-8000:]
     assert (workdir / "reports/scorecard.md").stat().st_size > 0
 

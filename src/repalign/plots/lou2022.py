@@ -67,8 +67,8 @@ def theory(record, arrays):
 def _depth_sweep(record, arrays):
     m = record["metrics"]
     panels = [str(p) for p in arrays["panels"]]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5))
-    for ax, dataset in zip(axes, panels):
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5), squeeze=False)
+    for ax, dataset in zip(axes[0], panels):
         heat = arrays[f"{dataset}.relative_alignment"]
         depths = np.unique(arrays[f"{dataset}.depths"])
         for i, depth in enumerate(depths):
@@ -86,7 +86,7 @@ def _depth_sweep(record, arrays):
         ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel="layer l",
                title=f"{dataset}\nC at slope 3/5: {fixed:.2f}; mean test acc {m[f'mean_test_accuracy.{dataset}']:.1f}%")
         ax.legend(fontsize=7, loc="upper left")
-    fig.colorbar(points, ax=axes, label="A_l / max_l A_l", shrink=0.8)
+    fig.colorbar(points, ax=axes[0], label="A_l / max_l A_l", shrink=0.8)
     return fig
 
 

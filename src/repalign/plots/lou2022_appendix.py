@@ -28,7 +28,7 @@ def fig18(record, arrays):
         ax.set(xlabel="iteration (0 drawn at 1)", ylabel="alignment A_l",
                title=f"noise scale {scale:g}: test acc. {m[f'test_accuracy.{key}']:.1f}%, "
                      f"peak layer {m[f'argmax_layer.{key}']}")
-    axes[0, -1].legend(fontsize=7, ncol=2)
+    axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: lines span the panel
     fig.suptitle("Fig 18: all layers but the last frozen (MNIST)")
     fig.tight_layout()
     return fig
@@ -44,7 +44,7 @@ def table4(record, arrays):
     for i, (key, scale) in enumerate(zip(keys, arrays["noise_scales"])):
         suffix = "" if i == caption else f"_{key}"
         for split, style in (("train", "o-"), ("test", "s--")):
-            ax.plot(widths, [m[f"max_{split}_accuracy{suffix}.width{w}"] for w in widths], style,
+            ax.plot(widths, [m[f"max_{split}_accuracy{suffix}.width{w}"] for w in widths], style, color=f"C{i}",
                     label=f"best {split}, noise scale {scale:g}")
     ax.set_xscale("log")
     ax.set(xlabel="width", ylabel="accuracy (%)", title="Table 4: frozen 10-layer MNIST networks")
