@@ -122,6 +122,14 @@ def test_a_plotter_missing_an_array_names_it_and_the_fix_instead_of_a_bare_key_e
     assert not (tmp_path / "fig10.png").exists()
 
 
+def test_drawing_another_artifacts_result_is_an_error_naming_both(tmp_path):
+    path = tmp_path / "fig10.json"
+    write_result(path, record("imani2022", "fig10", status="not_run", reason=MISSING), {})
+    with pytest.raises(RepalignError, match=r"result of imani2022/fig10, not of imani2022/fig11"):
+        draw("imani2022", "fig11", path, tmp_path / "fig11.png")
+    assert not (tmp_path / "fig11.png").exists()
+
+
 # ---- every plotter on the smoke results with one dataset removed -----------------------------
 
 DATASETS = ("mnist", "fashion_mnist", "fmnist", "kmnist", "cifar10", "cifar100", "office31", "imagenet",

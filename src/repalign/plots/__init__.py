@@ -144,8 +144,8 @@ def figure(record: dict, arrays: dict) -> plt.Figure:
         raise RepalignError(
             f"the {paper}/{artifact} plotter needs {exc}, which its result does not have (arrays: "
             f"{', '.join(sorted(arrays)) or 'none'}; {plural(len(record.get('not_run_metrics') or {}), 'metric')} "
-            f"not run). A result written by older code: re-run it with snakemake --forcerun run_artifact "
-            f"results/{paper}/{artifact}.json") from exc
+            f"not run). If older code wrote the result, re-run it: snakemake {paper}_{artifact} --forcerun "
+            f"results/{paper}/{artifact}.json; otherwise the plotter misses a case of its experiment") from exc
     _footnote_unshown(fig, record)
     fig.suptitle(f"{paper} {artifact} ({record['tier']} tier, {plural(len(record['seeds']), 'run')})",
                  fontsize=9, y=1.02)
@@ -156,7 +156,7 @@ def draw(paper: str, artifact: str, result_path: Path, out: Path) -> None:
     """Write ``out`` (PNG) and the PDF beside it from ``result_path``."""
     record = read_result(result_path)
     if (record["paper"], record["artifact"]) != (paper, artifact):
-        raise RepalignError(f"{result_path} is the result of {record['paper']}/{record['artifact']}, "
-                            f"not of {paper}/{artifact}")
+        raise RepalignError(f"{result_path} is the result of {record['paper']}/{record['artifact']}, not of "
+                            f"{paper}/{artifact}: pass --result results/{paper}/{artifact}.json")
     arrays = read_arrays(result_path) if record["status"] == "ok" else {}
     _save(figure(record, arrays), Path(out))
