@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import matplotlib.pyplot as plt
 
-from repalign.plots import plotter
+from repalign.plots import missing_panel, plotter
 
 REP_COLOURS = {"original": "tab:blue", "init": "tab:orange", "transfer": "tab:green"}
 
@@ -89,16 +89,19 @@ def fig2(record, arrays):
               "hidden_init": "(c) hidden, before training", "hidden_trained": "(d) hidden, after training"}
     shown = 40  # "zoomed in to the region of interest"
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.2))
-    for ax, (panel, title) in zip(axes, titles.items()):
+    twins = [ax.twinx() for ax in axes]
+    for ax, twin, (panel, title) in zip(axes, twins, titles.items()):
         mass, sigma = arrays[f"mass.{panel}"].mean(axis=0)[:shown], arrays[f"sigma.{panel}"].mean(axis=0)[:shown]
         index = np.arange(1, mass.size + 1)
         ax.vlines(index, 0, mass, color="tab:orange", linewidth=2.5, label="(u_iᵀy)² / ‖y‖²")
         ax.set(title=title, xlabel="singular value index")
-        twin = ax.twinx()
-        twin.plot(index, sigma, color="tab:blue", label="σ_i")
+        twin.plot(index, sigma, color="tab:blue", label="σ_i (right axis, log)")
         twin.set_yscale("log")
         twin.grid(False)
-    axes[0].set_ylabel("label projection share")
+    axes[0].set_ylabel("label projection share (bars)")
+    twins[-1].set_ylabel("singular value σ_i (line)")
+    bars, line = axes[0].get_legend_handles_labels(), twins[0].get_legend_handles_labels()
+    twins[0].legend(bars[0] + line[0], bars[1] + line[1], fontsize=7, loc="upper right")
     fig.tight_layout()
     return fig
 
@@ -130,23 +133,28 @@ def fig5(record, arrays):
     return fig
 
 
-def _sweep_grid(arrays, sweeps: list[str]):
-    """Rows = sweeps, columns = tasks with results: input, init (dashed), trained (solid)."""
-    tasks = [t for t in ("cifar10", "mnist", "ct") if f"input_curve.{t}" in arrays]
-    fig, axes = plt.subplots(len(sweeps), max(len(tasks), 1), figsize=(4 * max(len(tasks), 1), 3 * len(sweeps)),
-                             squeeze=False)
-    for i, sweep in enumerate(sweeps):
-        labels = arrays[f"labels.{sweep}"]
-        colours = plt.cm.viridis(np.linspace(0, 0.9, len(labels)))
-        for j, task in enumerate(tasks):
-            ax, tau = axes[i, j], arrays[f"thresholds.{task}"]
+def _sweep_grid(record, arrays, sweeps: list[str]):
+    """Rows = sweeps, columns = tasks: input, init (dashed), trained (solid); a task without data
+    is a placeholder column."""
+    tasks = ("cifar10", "mnist", "ct")
+    fig, axes = plt.subplots(len(sweeps), len(tasks), figsize=(4 * len(tasks), 3 * len(sweeps)), squeeze=False)
+    for j, task in enumerate(tasks):
+        if f"input_curve.{task}" not in arrays:
+            missing_panel(axes[0, j], record, task, task)
+            for ax in axes[1:, j]:
+                ax.axis("off")
+            continue
+        tau = arrays[f"thresholds.{task}"]
+        for i, sweep in enumerate(sweeps):
+            labels = arrays[f"labels.{sweep}"]
+            colours = plt.cm.viridis(np.linspace(0, 0.9, len(labels)))
+            ax = axes[i, j]
             ax.plot(tau, arrays[f"input_curve.{task}"], color="tab:orange", label="input")
             curves = arrays[f"curves.{task}.{sweep}"]
             for k, label in enumerate(labels):
                 _mean_band(ax, tau, curves[k, 0], None, colours[k], "--")
                 _mean_band(ax, tau, curves[k, 1], str(label), colours[k], "-")
-            ax.set(title=f"{task}: {sweep}", xlabel="threshold τ")
-            axes[i, 0].set_ylabel("alignment / ‖y‖²")
+            ax.set(title=f"{task}: {sweep} (dashed: at init)", xlabel="threshold τ", ylabel="alignment / ‖y‖²")
             ax.legend(fontsize=6)
     fig.tight_layout()
     return fig
@@ -154,27 +162,30 @@ def _sweep_grid(arrays, sweeps: list[str]):
 
 @plotter("imani2022", "fig6")
 def fig6(record, arrays):
-    return _sweep_grid(arrays, ["depth", "width", "activation"])
+    return _sweep_grid(record, arrays, ["depth", "width", "activation"])
 
 
 @plotter("imani2022", "fig17")
 def fig17(record, arrays):
-    return _sweep_grid(arrays, ["batch_size", "optimizer"])
+    return _sweep_grid(record, arrays, ["batch_size", "optimizer"])
 
 
 @plotter("imani2022", "fig18")
 def fig18(record, arrays):
-    return _sweep_grid(arrays, ["depth", "width", "activation", "batch_size", "optimizer"])
+    return _sweep_grid(record, arrays, ["depth", "width", "activation", "batch_size", "optimizer"])
 
 
 @plotter("imani2022", "fig7")
 def fig7(record, arrays):
-    tasks = [t for t in ("mnist", "ct") if f"curves.{t}" in arrays]
+    tasks = ("mnist", "ct")
     reps = [str(r) for r in arrays["reps"]]
     depth = sum(r.startswith("trained") for r in reps)
     colours = ["tab:orange"] + list(plt.cm.viridis(np.linspace(0, 0.9, depth))) * 2
     fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.5), squeeze=False)
     for ax, task in zip(axes[0], tasks):
+        if f"curves.{task}" not in arrays:
+            missing_panel(ax, record, task, task)
+            continue
         for k, rep in enumerate(reps):
             _mean_band(ax, arrays[f"thresholds.{task}"], arrays[f"curves.{task}"][k], rep, colours[k],
                        "--" if rep.startswith("init") else "-")
@@ -195,8 +206,9 @@ def fig8(record, arrays):
             optimum = np.sqrt(loss[0, i]) / sigma[i]       # y_i / σ_i; the walk starts at w = 0
             grid = np.linspace(0, 1.2 * optimum, 100)
             ax.plot(grid, (sigma[i] * (grid - optimum)) ** 2, color=colour, label=label)
-            ax.plot(weight[0, i], loss[0, i], "o", color="tab:orange")
-            ax.plot(weight[end, i], loss[end, i], "o", color="tab:green")
+            ax.plot(weight[0, i], loss[0, i], "o", color="tab:orange", label="start (w = 0)" if i == 0 else None)
+            ax.plot(weight[end, i], loss[end, i], "o", color="tab:green",
+                    label=f"step {end}: fast direction done" if i == 0 else None)
         ax.set(title=name.replace("_", " "), xlabel="weight along v_i", ylabel="share of the loss")
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -219,9 +231,12 @@ def fig9(record, arrays):
 
 @plotter("imani2022", "fig19")
 def fig19(record, arrays):
-    datasets = [d for d in ("cifar10", "cifar100") if f"curves.{d}" in arrays]
+    datasets = ("cifar10", "cifar100")
     fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.5), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
+        if f"curves.{dataset}" not in arrays:
+            missing_panel(ax, record, dataset, dataset)
+            continue
         reps = [str(r) for r in arrays[f"reps.{dataset}"]]
         colours = plt.cm.tab10(np.arange(len(reps)))
         for k, rep in enumerate(reps):

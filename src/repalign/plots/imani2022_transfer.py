@@ -33,10 +33,7 @@ def _cnn_vs_handcrafted(record, arrays):
                 _mean_band(ax, steps, arrays[f"test_curve.{panel}.{rep}"], f"{rep} test", COLOURS[rep])
             ax.set(xscale="log", xlabel="GD step + 1", ylabel=f"{panel} loss", title=f"{panel} loss")
         ax.legend(fontsize=6)
-    missing = sorted(record.get("not_run_metrics") or {})
     fig.tight_layout()
-    if missing:
-        fig.text(0.5, -0.02, f"not run: {', '.join(missing)}", ha="center", va="top", fontsize=7)
     return fig
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from repalign.plots import plotter
+from repalign.plots import missing_panel, not_run_panels, plotter
 
 
 @plotter("lou2022", "theory")
@@ -67,8 +67,8 @@ def theory(record, arrays):
 def _depth_sweep(record, arrays):
     m = record["metrics"]
     panels = [str(p) for p in arrays["panels"]]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5))
-    for ax, dataset in zip(axes, panels):
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5), squeeze=False)
+    for ax, dataset in zip(axes[0], panels):
         heat = arrays[f"{dataset}.relative_alignment"]
         depths = np.unique(arrays[f"{dataset}.depths"])
         for i, depth in enumerate(depths):
@@ -86,7 +86,7 @@ def _depth_sweep(record, arrays):
         ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel="layer l",
                title=f"{dataset}\nC at slope 3/5: {fixed:.2f}; mean test acc {m[f'mean_test_accuracy.{dataset}']:.1f}%")
         ax.legend(fontsize=7, loc="upper left")
-    fig.colorbar(points, ax=axes, label="A_l / max_l A_l", shrink=0.8)
+    fig.colorbar(points, ax=axes[0], label="A_l / max_l A_l", shrink=0.8)
     return fig
 
 
@@ -98,13 +98,13 @@ def _depth_table(record, arrays):
     m = record["metrics"]
     depths = np.array([int(k.split("depth")[1]) for k in m if k.startswith("test_accuracy.depth")])
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key, colour in (("test_accuracy", "tab:blue"), ("train_accuracy", "tab:orange")):
-        runs = arrays[key]
-        ax.plot(depths, runs.mean(axis=1), "o-", color=colour, label=key.replace("_", " "))
-    for d in depths:
-        ax.annotate(f"{m[f'epochs.depth{d}']:.0f} ep\nlr {m[f'lr.depth{d}']:g}", (d, m[f"test_accuracy.depth{d}"]),
-                    textcoords="offset points", xytext=(0, -24), ha="center", fontsize=5)
-    ax.set(xlabel="depth L", ylabel="accuracy (%)")
+    for key, colour, style in (("train_accuracy", "tab:orange", "s-"), ("test_accuracy", "tab:blue", "o--")):
+        runs = arrays[key]  # train drawn first and larger, so that a test curve on top of it stays visible
+        ax.plot(depths, runs.mean(axis=1), style, color=colour, ms=7 if key == "train_accuracy" else 4,
+                label=key.replace("_", " "))
+    ax.set_xticks(depths, [f"{d}\n{m[f'epochs.depth{d}']:.0f} ep\nlr {m[f'lr.depth{d}']:g}" for d in depths],
+                  fontsize=6)
+    ax.set(xlabel="depth L (epochs, learning rate)", ylabel="accuracy (%)")
     ax.legend(fontsize=8)
     return fig
 
@@ -114,11 +114,16 @@ for _table in ("table1", "table2", "table3"):
 
 
 def _hierarchy(record, arrays):
-    panels = [str(p) for p in arrays["panels"]]
+    shown = [str(p) for p in arrays["panels"]]
+    panels = shown + not_run_panels(record, shown)
     fig, axes = plt.subplots(len(panels), 2, figsize=(11, 3.3 * len(panels)), squeeze=False,
                              gridspec_kw={"width_ratios": [2, 1]})
     m = record["metrics"]
     for row, panel in zip(axes, panels):
+        if panel not in shown:
+            missing_panel(row[0], record, panel, panel)
+            row[1].axis("off")
+            continue
         grid, alignment = arrays[f"{panel}.grid"], arrays[f"{panel}.alignment"]
         n_layers = alignment.shape[1]
         colours = plt.cm.viridis(np.linspace(0, 0.95, n_layers))
@@ -128,11 +133,14 @@ def _hierarchy(record, arrays):
                     label=f"layer {layer + 1}" if n_layers <= 10 or layer % 5 == 4 or layer == 0 else None)
         loss = arrays[f"{panel}.epoch_train_loss"]
         twin = ax.twinx()
-        twin.plot((np.arange(loss.size) + 1) * int(arrays[f"{panel}.steps_per_epoch"]), loss, "k.--", lw=1, ms=3)
-        twin.set_ylabel("train loss (epoch mean, dashed)")
+        twin.plot((np.arange(loss.size) + 1) * int(arrays[f"{panel}.steps_per_epoch"]), loss, "ks--", lw=1, ms=4,
+                  label="train loss (right axis)")
+        twin.set_ylabel("train loss (epoch mean)")
+        twin.grid(False)
         ax.set_xscale("symlog", linthresh=1)
         ax.set(xlabel="iteration", ylabel="alignment A_l", title=panel)
-        ax.legend(fontsize=6, ncol=2)
+        lines, loss_line = ax.get_legend_handles_labels(), twin.get_legend_handles_labels()
+        twin.legend(lines[0] + loss_line[0], lines[1] + loss_line[1], fontsize=6, ncol=2)
         ax = row[1]
         ax.bar(np.arange(1, n_layers + 1), alignment[-1], color=colours)
         ax.set(xlabel="layer l", ylabel="final A_l",

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import cm, colors
 
-from repalign.plots import plotter
+from repalign.plots import missing_panel, not_run_panels, plotter, plural
 
 PANEL_TITLES = {"ffnn_fmnist": "(a) FFNN on Fashion-MNIST", "resnet18_cifar10": "(b) ResNet18 on CIFAR-10",
                 "vgg19_cifar10": "(c) VGG19 on CIFAR-10"}
@@ -32,10 +32,14 @@ def parse_cell(key: str) -> tuple[int, float]:
 @plotter("lou2022", "fig4")
 def fig4(record, arrays):
     m = record["metrics"]
-    panels = [str(p) for p in arrays["panels"]]
+    shown = [str(p) for p in arrays["panels"]]
+    panels = shown + not_run_panels(record, shown)
     fig = plt.figure(figsize=(5.2 * max(len(panels), 1), 5.2))
     outer = fig.add_gridspec(1, max(len(panels), 1), wspace=0.25)
     for i, panel in enumerate(panels):
+        if panel not in shown:
+            missing_panel(fig.add_subplot(outer[i]), record, PANEL_TITLES.get(panel, panel), panel)
+            continue
         keys = [str(k) for k in arrays[f"{panel}.cells"]]
         cells = {k: parse_cell(k) for k in keys}
         batches = sorted({b for b, _ in cells.values()})
@@ -69,6 +73,7 @@ def fig4(record, arrays):
 def _companion(record, arrays):
     m = record["metrics"]
     runs = [str(p) for p in arrays["panels"] if f"{p}.profile" in arrays]
+    target = record["settings"].get("target_loss")
     fig, axes = plt.subplots(2, max(len(runs), 1), figsize=(3.2 * max(len(runs), 1), 5.5), squeeze=False)
     for i, run in enumerate(runs):
         profile = arrays[f"{run}.profile"]
@@ -76,12 +81,14 @@ def _companion(record, arrays):
         ax.bar(np.arange(1, len(profile) + 1), profile, color="tab:blue")
         ax.set(xlabel="layer", ylabel="A_l" if i == 0 else None,
                title=f"{run}: acc gap {m[f'acc_gap.{run}']:.1f}%, loss gap {m[f'loss_gap.{run}']:.3f}\n"
-                     f"test acc {m[f'test_accuracy.{run}']:.1f}%, {int(m[f'epochs.{run}'])} epochs")
+                     f"test acc {m[f'test_accuracy.{run}']:.1f}%, {plural(int(m[f'epochs.{run}']), 'epoch')}")
         ax.title.set_fontsize(7)
         ax = axes[1, i]
         curve = arrays[f"{run}.epoch_train_loss"]
         ax.semilogy(np.arange(1, len(curve) + 1), curve, "o-", ms=2)
-        ax.axhline(0.1, color="k", ls="--", lw=0.8)
+        if target is not None:
+            ax.axhline(target, color="k", ls="--", lw=0.8, label=f"stop at train loss {target:g}")
+            ax.legend(fontsize=6)
         ax.set(xlabel="epoch", ylabel="train loss (epoch mean)" if i == 0 else None)
     return fig
 

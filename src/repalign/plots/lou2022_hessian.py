@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from repalign.plots import plotter
+from repalign.plots import not_run_panels, plotter
 
 
 @plotter("lou2022", "fig5")
@@ -61,10 +61,10 @@ def fig6(record, arrays):
         early = record["metrics"][f"neg_corr_y_w.early.{key}"]
         ax.semilogx(grid, arrays[f"{key}.neg_corr"], "o-", ms=3, label=f"{key} (first epoch {early:.3f})")
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
-    missing = sorted({name.rsplit(".", 1)[-1] for name in record.get("not_run_metrics", {})})
+    missing = not_run_panels(record, [str(p) for p in panels])
     title = "Fig 6: −corr(Ỹ, w_t)"
     if missing:
-        title += f"\nnot run (data missing): {', '.join(missing)}"
+        title += f"\nnot run (reasons below): {', '.join(missing)}"
     ax.set(xlabel="iteration (0 drawn at 0.5)", ylabel="−corr(Ỹ, w_t)", title=title)
     ax.legend(fontsize=7)
     fig.tight_layout()
