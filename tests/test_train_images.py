@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from repalign.data.labels import relabel
+from repalign.models import build, measure
 from repalign.train import (EpochHook, EpochSampler, ImageSampler, ImageTraining, ModelStack, Normalization,
                             OptimConfig, crop_flip, epoch_grid, evaluate_images, precision_policy, train_images)
 
@@ -133,20 +134,32 @@ def test_cpu_fp32_training_path_is_bitwise_a_textbook_loop_on_the_same_batches()
     same_weights(net, ref)
 
 
-@pytest.mark.parametrize("norm", ["batch", "none"])
-def test_each_stacked_model_ends_with_the_weights_it_has_when_trained_alone(norm):
+FACTORIES = {
+    "batchnorm_cnn": lambda s: tiny_cnn(s, "batch"),
+    "plain_cnn": lambda s: tiny_cnn(s, "none"),
+    "simple_cnn": lambda s: build("simple_cnn", CLASSES, seed=s, n_conv=2, filters=4, units=8, pool=True,
+                                  image_size=SIZE).double(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_each_stacked_model_ends_with_the_weights_it_has_when_trained_alone(name):
     x, y = data()
     seeds = [0, 1, 2]
     noisy = torch.stack([relabel(y, 0.5, CLASSES, s).labels for s in seeds])  # each model its own labels
-    stack = ModelStack(lambda s: tiny_cnn(s, norm), seeds)
+    stack = ModelStack(FACTORIES[name], seeds)
     log = train_images(stack, x, noisy, config(), normalization=NORM)
     assert log.losses.shape == (6, 3)
     for i, s in enumerate(seeds):
-        alone = tiny_cnn(s, norm)
+        alone = FACTORIES[name](s)
         alone_log = train_images(alone, x, noisy[i], config(), normalization=NORM, seed=s)
         same_weights(stack.member(i), alone, exact=False)
         torch.testing.assert_close(torch.from_numpy(log.losses[:, i]), torch.from_numpy(alone_log.losses[:, 0]))
-    assert not torch.equal(stack.member(0)[0].weight, stack.member(1)[0].weight)
+    first = [next(stack.member(i).parameters()) for i in range(2)]
+    assert not torch.equal(*first)
+    if name == "simple_cnn":   # members keep the measurement layers of repalign.models
+        assert list(measure(stack.member(0), NORM(x[:2], torch.float64))) == ["conv1", "conv2", "penultimate",
+                                                                             "logits"]
 
 
 class Kill:
