@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from repalign.data.labels import relabel
+from repalign.errors import NonFiniteLoss
 from repalign.models import build, measure
 from repalign.train import (EpochHook, EpochSampler, ImageSampler, ImageTraining, ModelStack, Normalization,
                             OptimConfig, crop_flip, epoch_grid, evaluate_images, precision_policy, train_images)
@@ -200,6 +201,14 @@ def test_killed_image_run_resumes_to_identical_weights_and_epoch_records(tmp_pat
     assert resumed.training
 
 
+def test_image_run_that_diverges_stops_naming_the_step_and_leaves_no_checkpoint(tmp_path):
+    x, y = data()
+    cfg = config(epochs=3, optim=OptimConfig("sgd", lr=1e200), check_every=3)
+    with pytest.raises(NonFiniteLoss, match="non-finite at step"):
+        train_images(tiny_cnn(0, "none"), x, y, cfg, normalization=NORM, checkpoint=tmp_path / "c.ckpt")
+    assert not (tmp_path / "c.ckpt").exists()
+
+
 def test_compile_option_gives_the_eager_weights():
     x, y = data()
     a, b = tiny_cnn(0), tiny_cnn(0)
@@ -212,7 +221,10 @@ def test_compile_option_gives_the_eager_weights():
 def test_bf16_autocast_keeps_norm_statistics_and_parameters_in_fp32(norm):
     x, y = data()
     net = tiny_cnn(0, norm, dtype=torch.float32)
+    seen = set()
+    net[0].register_forward_hook(lambda m, i, out: seen.add(out.dtype))
     log = train_images(net, x, y, config(epochs=1, precision="bf16"), normalization=NORM)
+    assert seen == {torch.bfloat16}                                 # the convolution ran under autocast
     assert all(t.dtype == torch.float32 for t in net.state_dict().values() if t.is_floating_point())
     if norm == "batch":
         assert float(net[1].running_mean.abs().sum()) > 0   # the statistics did update
