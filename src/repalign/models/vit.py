@@ -12,25 +12,33 @@ e.g. ``image_size=32, patch_size=4`` trains on CIFAR without resizing (64 patche
 
 Measurement layers: ``conv1`` (the patch embedding ``conv_proj``), ``block1``… (each encoder
 block's token sequence), ``penultimate`` (the class token after the final LayerNorm, the
-head's input), ``logits``.
+head's input), ``logits``. torchvision is imported on construction only (jobs that never
+build a ViT do not pay for it).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torchvision.models.vision_transformer import VisionTransformer
+from torch import nn
 
 from repalign.models.measure import MeasurementLayer, declare_layers
 
 
-class ResizingViT(VisionTransformer):
-    """torchvision's ``VisionTransformer``, resizing inputs to ``image_size`` first."""
+class ResizingViT(nn.Module):
+    """torchvision's ``VisionTransformer`` (as ``self.vit``), resizing inputs to ``image_size`` first."""
+
+    def __init__(self, **vit_options):
+        super().__init__()
+        from torchvision.models.vision_transformer import VisionTransformer
+
+        self.vit = VisionTransformer(**vit_options)
+        self.image_size = self.vit.image_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (self.image_size, self.image_size):
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
-        return super().forward(x)
+        return self.vit(x)
 
 
 def vit_b16(n_classes: int, *, image_size: int = 224, patch_size: int = 16, num_layers: int = 12,
@@ -39,6 +47,6 @@ def vit_b16(n_classes: int, *, image_size: int = 224, patch_size: int = 16, num_
         raise ValueError(f"vit_b16: image_size {image_size} is not a multiple of patch_size {patch_size}")
     model = ResizingViT(image_size=image_size, patch_size=patch_size, num_layers=num_layers, num_heads=num_heads,
                         hidden_dim=hidden_dim, mlp_dim=mlp_dim, num_classes=n_classes)
-    return declare_layers(model, [MeasurementLayer("conv1", "conv_proj")] + [
-        MeasurementLayer(f"block{i + 1}", f"encoder.layers.encoder_layer_{i}") for i in range(num_layers)] + [
-        MeasurementLayer("penultimate", "heads", at="input"), MeasurementLayer("logits", "heads")])
+    return declare_layers(model, [MeasurementLayer("conv1", "vit.conv_proj")] + [
+        MeasurementLayer(f"block{i + 1}", f"vit.encoder.layers.encoder_layer_{i}") for i in range(num_layers)] + [
+        MeasurementLayer("penultimate", "vit.heads", at="input"), MeasurementLayer("logits", "vit.heads")])
