@@ -91,7 +91,8 @@ def expected_count(name: str, options: dict, n_classes: int) -> int:
 
 
 def post_activation_resnet_count(name, w, n_classes):
-    """Stem conv–BN; BasicBlock: 2 conv3×3–BN; Bottleneck: 1×1, 3×3, 1×1 (4·planes); 1×1 conv–BN projections."""
+    """Stem conv–BN; BasicBlock: 2 conv3×3–BN; Bottleneck: 1×1, 3×3, 1×1 (4·planes) conv–BN;
+    1×1 conv–BN projections."""
     blocks, expansion = ((2, 2, 2, 2), 1) if name == "resnet18" else ((3, 4, 6, 3), 4)
     total, c = conv(3, w, bias=False) + 2 * w, w
     for i, n in enumerate(blocks):
@@ -178,7 +179,7 @@ def test_measure_returns_every_layer_from_one_pass_and_logits_equal_the_output(n
     head_scale = 0.2 if name == "resnet11" else 1.0  # ffcv's ×0.2 after the head
     torch.testing.assert_close(head_scale * head(acts["penultimate"]), logits)
     assert all(a.shape[0] == 3 for a in acts.values())
-    subset = measure(model, x, ["logits", "conv1"])
+    subset = measure(model, x, ["logits", "conv1", "logits"])
     assert list(subset) == ["logits", "conv1"]
 
 
@@ -254,7 +255,8 @@ def test_a_projection_shortcut_is_listed_before_its_blocks_convs(name):
     options, _ = SMALL[name]
     model = build(name, 3, **options)
     convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-    blocks = [n for n, m in model.named_modules() if isinstance(getattr(m, "shortcut", None), (nn.Conv2d, nn.Sequential))]
+    blocks = [n for n, m in model.named_modules()
+              if isinstance(getattr(m, "shortcut", None), (nn.Conv2d, nn.Sequential))]
     assert len(blocks) == (4 if name == "resnet50" else 3)  # resnet50's first block widens 64 -> 256
     for block in blocks:
         mine = [c for c in convs if c.startswith(block + ".")]
@@ -280,3 +282,29 @@ def test_vit_resizes_inputs_to_its_image_size():
         resized = torch.nn.functional.interpolate(x, size=(8, 8), mode="bilinear", align_corners=False)
         torch.testing.assert_close(model(x), model(resized))
         assert measure(model, x, ["block1"])["block1"].shape == (2, (8 // 4) ** 2 + 1, 8)
+
+
+def test_a_compiled_model_is_measured_through_its_eager_module():
+    model = build("simple_cnn", 3, **SMALL["simple_cnn"][0]).eval()
+    compiled = torch.compile(model)  # lazy: nothing compiles unless compiled(x) is called
+    x = torch.randn(2, 3, 9, 9)
+    with torch.no_grad():
+        assert layer_names(compiled) == layer_names(model)
+        torch.testing.assert_close(measure(compiled, x)["logits"], model(x))
+
+
+def test_lou2022_resnet18_keeps_the_weights_it_had_before_the_move():
+    """lou2022's cnn.py drew each block's body before its shortcut; ``build`` lists the shortcut
+    first but keeps those draws, so lou2022's seeds give the networks they gave before."""
+    model = build("resnet18", 10, seed=7, width=2)
+    redrawn = build("resnet18", 10, seed=0, width=2)
+    old_order = []
+    for child in redrawn.children():
+        parts = [child.body, child.shortcut] if hasattr(child, "body") else [child]
+        old_order += [m for part in parts for m in part.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        for module in old_order:
+            module.reset_parameters()
+    for (k, a), b in zip(model.state_dict().items(), redrawn.state_dict().values()):
+        assert torch.equal(a, b), k

@@ -35,7 +35,7 @@ class _Residual(nn.Module):
 
     def __init__(self, body: list[nn.Module], c_in: int, c_out: int, stride: int):
         super().__init__()
-        body = nn.Sequential(*body)  # drawn first, as in lou2022's cnn.py: the same seed gives the same weights
+        body = nn.Sequential(*body)  # drawn by the caller before the shortcut, as in lou2022's cnn.py
         shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(*_conv_bn(c_in, c_out, 1, stride))
         self.shortcut = shortcut  # registered first: it reads the block input, like the body's first conv
         self.body = body
