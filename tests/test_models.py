@@ -308,3 +308,13 @@ def test_lou2022_resnet18_keeps_the_weights_it_had_before_the_move():
             module.reset_parameters()
     for (k, a), b in zip(model.state_dict().items(), redrawn.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+@pytest.mark.parametrize("name", sorted(n for n, a in ARCHITECTURES.items() if a.he_init))
+def test_maennel2020_logits_are_not_rectified(name):
+    """A public reproduction of maennel2020 put a ReLU on the logits; ours are an affine head's output."""
+    options, shape = SMALL[name]
+    model = build(name, 10, **options).eval()
+    with torch.no_grad():
+        logits = model(torch.randn(8, *shape))
+    assert (logits < 0).any() and (logits > 0).any()
