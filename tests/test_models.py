@@ -17,6 +17,12 @@ SMALL = {
     "resnet18_v2_gn": (dict(width=4, groups=2), (3, 32, 32)),
     "preact_resnet18": (dict(width=4), (3, 32, 32)),
     "vgg19": (dict(width=2), (3, 32, 32)),
+    "resnet18": (dict(width=2), (3, 32, 32)),
+    "resnet50": (dict(width=2), (3, 32, 32)),
+    "wrn28_4": (dict(width=2, stem_width=3), (3, 16, 16)),
+    "resnet11": (dict(width=2), (3, 32, 32)),
+    "vit_b16": (dict(image_size=8, patch_size=4, num_layers=2, num_heads=2, hidden_dim=8, mlp_dim=16),
+                (3, 16, 16)),  # resized to 8×8 inside the model
 }
 
 
@@ -65,7 +71,41 @@ def expected_count(name: str, options: dict, n_classes: int) -> int:
         stem_kernel = 7 if o.get("stem", "cifar") == "imagenet" else 3
         return preact_resnet_count([w, 2 * w, 4 * w, 8 * w], [2, 2, 2, 2], w, stem_kernel,
                                    name == "resnet18_v2_gn", n_classes)
+    if name == "wrn28_4":
+        w = o["width"]
+        return preact_resnet_count([w, 2 * w, 4 * w], [4, 4, 4], o["stem_width"] or w, 5, True, n_classes)
+    if name in ("resnet18", "resnet50"):
+        return post_activation_resnet_count(name, o["width"], n_classes)
+    if name == "resnet11":
+        w = o["width"]
+        pairs = [(3, w), (w, 2 * w), (2 * w, 2 * w), (2 * w, 2 * w), (2 * w, 4 * w), (4 * w, 4 * w), (4 * w, 4 * w),
+                 (4 * w, 8 * w), (8 * w, 8 * w), (8 * w, 8 * w), (8 * w, 4 * w)]
+        assert len(pairs) == 11
+        return sum(conv(a, b, bias=False) + 2 * b for a, b in pairs) + 4 * w * n_classes  # bias-free head
+    if name == "vit_b16":
+        h, m, p = o["hidden_dim"], o["mlp_dim"], o["patch_size"]
+        tokens = (o["image_size"] // p) ** 2 + 1  # patches + class token
+        layer = 2 * h + (3 * h * h + 3 * h) + (h * h + h) + 2 * h + dense(h, m) + dense(m, h)
+        return conv(3, h, p) + h + tokens * h + o["num_layers"] * layer + 2 * h + dense(h, n_classes)
     raise KeyError(name)
+
+
+def post_activation_resnet_count(name, w, n_classes):
+    """Stem conv–BN; BasicBlock: 2 conv3×3–BN; Bottleneck: 1×1, 3×3, 1×1 (4·planes) conv–BN;
+    1×1 conv–BN projections."""
+    blocks, expansion = ((2, 2, 2, 2), 1) if name == "resnet18" else ((3, 4, 6, 3), 4)
+    total, c = conv(3, w, bias=False) + 2 * w, w
+    for i, n in enumerate(blocks):
+        p = w * 2 ** i
+        for b in range(n):
+            if expansion == 1:
+                total += conv(c, p, bias=False) + 2 * p + conv(p, p, bias=False) + 2 * p
+            else:
+                total += conv(c, p, 1, False) + 2 * p + conv(p, p, 3, False) + 2 * p + conv(p, 4 * p, 1, False) + 8 * p
+            if (i > 0 and b == 0) or c != expansion * p:
+                total += conv(c, expansion * p, 1, bias=False) + 2 * expansion * p
+            c = expansion * p
+    return total + dense(c, n_classes)
 
 
 def test_every_architecture_has_a_small_test_configuration():
@@ -80,9 +120,9 @@ def test_parameter_count_and_output_shape_match_the_architecture(name):
     assert model(torch.randn(2, *shape)).shape == (2, 7)
 
 
-@pytest.mark.parametrize("name, count", [("preact_resnet18", "kuangliu"), ("vgg16", "config D"),
-                                         ("resnet18_v2_gn", "imagenet stem")])
-def test_full_size_counts_match_the_formula(name, count):
+@pytest.mark.parametrize("name", ["preact_resnet18", "vgg16", "resnet18_v2_gn", "resnet18", "resnet50", "wrn28_4",
+                                  "resnet11", "vgg19"])
+def test_full_size_counts_match_the_formula(name):
     assert n_params(build(name, 10)) == expected_count(name, {}, 10)
 
 
@@ -94,15 +134,16 @@ def test_simple_cnn_valid_padding_and_large_vgg16_input():
     assert model(torch.randn(1, 3, 40, 40)).shape == (1, 3)
 
 
-def _execution_order(model: nn.Module, x: torch.Tensor) -> list[str]:
-    """Module names in the order their forward passes start."""
-    order, handles = [], []
+def _execution_order(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str]]:
+    """("start" | "end", module name) events of one forward pass, in order."""
+    events, handles = [], []
     for name, module in model.named_modules():
-        handles.append(module.register_forward_pre_hook(lambda m, a, name=name: order.append(name)))
+        handles.append(module.register_forward_pre_hook(lambda m, a, name=name: events.append(("start", name))))
+        handles.append(module.register_forward_hook(lambda m, a, o, name=name: events.append(("end", name))))
     model(x)
     for h in handles:
         h.remove()
-    return order
+    return events
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
@@ -110,15 +151,18 @@ def test_measurement_layers_and_parametrised_modules_come_in_depth_order(name):
     options, shape = SMALL[name]
     model = build(name, 5, **options)
     x = torch.randn(2, *shape)
-    order = _execution_order(model, x)
+    events = _execution_order(model, x)
     declared = model.measurement_layers
-    first_call = [order.index(layer.module) for layer in declared]
     # an 'input' layer (the head's input) is read as its module starts, an 'output' one as it ends
-    assert first_call == sorted(first_call), [layer.name for layer in declared]
+    read_at = [events.index(("start" if layer.at == "input" else "end", layer.module)) for layer in declared]
+    assert read_at == sorted(read_at), [layer.name for layer in declared]
     assert [l.name for l in declared][:1] == ["conv1"] and [l.name for l in declared][-2:] == ["penultimate", "logits"]
     # the listing that layerwise metrics use (named_modules with parameters) follows execution
-    owners = [n for n, m in model.named_modules() if next(m.parameters(recurse=False), None) is not None]
-    assert owners == sorted(owners, key=order.index)
+    # (modules whose weights are used functionally, as in nn.MultiheadAttention, never start)
+    started = [name for kind, name in events if kind == "start"]
+    owners = [n for n, m in model.named_modules() if next(m.parameters(recurse=False), None) is not None
+              and n in started]
+    assert owners == sorted(owners, key=started.index)
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
@@ -132,9 +176,10 @@ def test_measure_returns_every_layer_from_one_pass_and_logits_equal_the_output(n
     assert list(acts) == layer_names(model)
     torch.testing.assert_close(acts["logits"], logits)
     head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-    torch.testing.assert_close(head(acts["penultimate"]), logits)
+    head_scale = 0.2 if name == "resnet11" else 1.0  # ffcv's ×0.2 after the head
+    torch.testing.assert_close(head_scale * head(acts["penultimate"]), logits)
     assert all(a.shape[0] == 3 for a in acts.values())
-    subset = measure(model, x, ["logits", "conv1"])
+    subset = measure(model, x, ["logits", "conv1", "logits"])
     assert list(subset) == ["logits", "conv1"]
 
 
@@ -201,3 +246,75 @@ def test_unknown_name_option_and_bad_values_are_clear_errors():
         build("vgg16", 10, init_scale=0.0)
     with pytest.raises(ValueError, match="GroupNorm: 48 channels"):
         build("resnet18_v2_gn", 10, width=48)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "preact_resnet18", "resnet18_v2_gn", "wrn28_4"])
+def test_a_projection_shortcut_is_listed_before_its_blocks_convs(name):
+    """Layerwise metrics index layers by ``named_modules`` order (lou2022's argmax layer): a
+    shortcut reads the block input, so it must not be listed after the block's convs."""
+    options, _ = SMALL[name]
+    model = build(name, 3, **options)
+    convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    blocks = [n for n, m in model.named_modules()
+              if isinstance(getattr(m, "shortcut", None), (nn.Conv2d, nn.Sequential))]
+    assert len(blocks) == (4 if name == "resnet50" else 3)  # resnet50's first block widens 64 -> 256
+    for block in blocks:
+        mine = [c for c in convs if c.startswith(block + ".")]
+        assert "shortcut" in mine[0] and all("shortcut" not in c for c in mine[1:]), mine
+
+
+def test_resnet11_skip_option_removes_the_residual_additions():
+    x = torch.randn(2, 3, 32, 32)
+    on, off = build("resnet11", 4, width=2).eval(), build("resnet11", 4, width=2, skip=False).eval()
+    off.load_state_dict(on.state_dict())
+    with torch.no_grad():
+        a, b = measure(on, x, ["conv3", "conv4"]), measure(off, x, ["conv3", "conv4"])
+        block_input = on.conv2(on.conv1(x))
+        torch.testing.assert_close(a["conv4"], block_input + b["conv4"])  # same weights: skip adds the input
+        torch.testing.assert_close(a["conv3"], b["conv3"])
+
+
+def test_vit_resizes_inputs_to_its_image_size():
+    options, _ = SMALL["vit_b16"]
+    model = build("vit_b16", 3, **options).eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        resized = torch.nn.functional.interpolate(x, size=(8, 8), mode="bilinear", align_corners=False)
+        torch.testing.assert_close(model(x), model(resized))
+        assert measure(model, x, ["block1"])["block1"].shape == (2, (8 // 4) ** 2 + 1, 8)
+
+
+def test_a_compiled_model_is_measured_through_its_eager_module():
+    model = build("simple_cnn", 3, **SMALL["simple_cnn"][0]).eval()
+    compiled = torch.compile(model)  # lazy: nothing compiles unless compiled(x) is called
+    x = torch.randn(2, 3, 9, 9)
+    with torch.no_grad():
+        assert layer_names(compiled) == layer_names(model)
+        torch.testing.assert_close(measure(compiled, x)["logits"], model(x))
+
+
+def test_lou2022_resnet18_keeps_the_weights_it_had_before_the_move():
+    """lou2022's cnn.py drew each block's body before its shortcut; ``build`` lists the shortcut
+    first but keeps those draws, so lou2022's seeds give the networks they gave before."""
+    model = build("resnet18", 10, seed=7, width=2)
+    redrawn = build("resnet18", 10, seed=0, width=2)
+    old_order = []
+    for child in redrawn.children():
+        parts = [child.body, child.shortcut] if hasattr(child, "body") else [child]
+        old_order += [m for part in parts for m in part.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        for module in old_order:
+            module.reset_parameters()
+    for (k, a), b in zip(model.state_dict().items(), redrawn.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+@pytest.mark.parametrize("name", sorted(n for n, a in ARCHITECTURES.items() if a.he_init))
+def test_maennel2020_logits_are_not_rectified(name):
+    """A public reproduction of maennel2020 put a ReLU on the logits; ours are an affine head's output."""
+    options, shape = SMALL[name]
+    model = build(name, 10, **options).eval()
+    with torch.no_grad():
+        logits = model(torch.randn(8, *shape))
+    assert (logits < 0).any() and (logits > 0).any()

@@ -46,7 +46,7 @@ def declare_layers(model: nn.Module, layers: Iterable[MeasurementLayer]) -> nn.M
 
 def layer_names(model: nn.Module) -> list[str]:
     """The model's measurement layers, in depth order."""
-    return [layer.name for layer in _declared(model)]
+    return [layer.name for layer in _declared(getattr(model, "_orig_mod", model))]
 
 
 def measure(model: nn.Module, x: torch.Tensor, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
@@ -54,10 +54,12 @@ def measure(model: nn.Module, x: torch.Tensor, layers: Iterable[str] | None = No
 
     Each activation is a copy taken when its module runs, so later in-place operations of the
     forward pass cannot change it. Gradients flow through the copies unless the caller
-    disables them (``torch.no_grad()`` for measurement).
+    disables them (``torch.no_grad()`` for measurement). A ``torch.compile`` d model is
+    measured through its original (eager) module, where the hooks run.
     """
+    model = getattr(model, "_orig_mod", model)
     declared = {layer.name: layer for layer in _declared(model)}
-    wanted = list(declared) if layers is None else list(layers)
+    wanted = list(declared) if layers is None else list(dict.fromkeys(layers))
     unknown = [name for name in wanted if name not in declared]
     if unknown:
         raise ValueError(f"unknown measurement layers {unknown} of {type(model).__name__}; "

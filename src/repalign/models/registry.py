@@ -7,7 +7,7 @@ keep their reference code's initialisation (PyTorch's defaults, torchvision's fo
 
 Seeding never touches the global RNG: construction runs under ``torch.random.fork_rng``
 seeded with ``seed`` (so default-initialised models draw exactly what lou2022's
-``make_cnn`` drew), and He-normal weights are drawn from a local ``torch.Generator``.
+``make_cnn`` drew before the move), and He-normal weights are drawn from a local ``torch.Generator``.
 Models are built on the CPU in float32.
 """
 
@@ -23,8 +23,12 @@ from torch import nn
 from repalign.models.init import he_normal_
 from repalign.models.measure import layer_names
 from repalign.models.preact_resnet import preact_resnet18, resnet18_v2_gn
+from repalign.models.resnet import resnet18, resnet50
+from repalign.models.resnet11 import resnet11
 from repalign.models.simple_cnn import simple_cnn
 from repalign.models.vgg import vgg16, vgg19
+from repalign.models.vit import vit_b16
+from repalign.models.wrn import wrn28_4
 
 __all__ = ["ARCHITECTURES", "Architecture", "build", "options_of"]
 
@@ -40,8 +44,13 @@ ARCHITECTURES: dict[str, Architecture] = {
     "simple_cnn": Architecture(simple_cnn, "maennel2020 App. A.2", he_init=True),
     "vgg16": Architecture(vgg16, "maennel2020 App. A.2", he_init=True),
     "resnet18_v2_gn": Architecture(resnet18_v2_gn, "maennel2020 App. A.2", he_init=True),
+    "wrn28_4": Architecture(wrn28_4, "maennel2020 Fig 3, App. A.7", he_init=True),
     "preact_resnet18": Architecture(preact_resnet18, "sharon2024 App. F.1"),
+    "resnet50": Architecture(resnet50, "sharon2024 Fig 12, App. F.1"),
+    "vit_b16": Architecture(vit_b16, "sharon2024 Figs 3, 17, App. F.1"),
+    "resnet11": Architecture(resnet11, "canatar2022 Sec. IV"),
     "vgg19": Architecture(vgg19, "lou2022 Sec. 4"),
+    "resnet18": Architecture(resnet18, "lou2022 Sec. 4"),
 }
 
 
