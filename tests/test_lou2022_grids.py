@@ -17,9 +17,9 @@ import yaml
 from repalign.data.idx import write_idx
 from repalign.experiments import ARTIFACTS
 from repalign.experiments.lou2022 import grids
-from repalign.experiments.lou2022.cnn import make_cnn
 from repalign.experiments.lou2022.ffnn import StackedFFNN
 from repalign.metrics import layer_tangent_alignment
+from repalign.models import build
 from repalign.models.batchnorm import tangent_view
 from repalign.plots import draw
 from repalign.results import read_result
@@ -130,7 +130,7 @@ def test_a_callback_returning_true_ends_training():
 
 
 def test_tangent_profile_equals_layer_tangent_alignment(monkeypatch):
-    net = tangent_view(make_cnn("vgg19", 10, 2, seed=0))
+    net = tangent_view(build("vgg19", 10, seed=0, width=2))
     x, y = torch.randn(6, 3, 32, 32), F.one_hot(torch.arange(6) % 10, 10).float()
     expected = layer_tangent_alignment(net, x, y, method="fast")
     one_pass = grids.tangent_profile(net, x, y)
@@ -142,7 +142,7 @@ def test_tangent_profile_equals_layer_tangent_alignment(monkeypatch):
 
 
 def test_tangent_view_is_the_same_function_without_batchnorm_parameters():
-    net = make_cnn("resnet18", 10, 2, seed=0)
+    net = build("resnet18", 10, seed=0, width=2)
     net.train()
     net(torch.randn(16, 3, 32, 32))  # move the running statistics
     net.eval()

@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch import nn
 
-from repalign.experiments.lou2022.cnn import make_cnn
 from repalign.experiments.lou2022.collinearity import (
     as_images,
     collinearity_summary,
@@ -28,6 +27,7 @@ from repalign.experiments.lou2022.hessian import (
     update_hessian_correlation,
 )
 from repalign.experiments.lou2022.hw_spectrum import rise_times
+from repalign.models import build
 
 
 def _tiny_ffnn(depth: int = 3, seed: int = 0) -> nn.Sequential:
@@ -154,7 +154,7 @@ def test_rise_times_pick_start_half_rise_and_end():
 
 
 def test_probe_logits_leave_batchnorm_statistics_alone():
-    net = make_cnn("resnet18", 10, 2, seed=0).train()
+    net = build("resnet18", 10, seed=0, width=2).train()
     x = as_images(torch.randn(6, 3 * 32 * 32))
     assert x.shape == (6, 3, 32, 32) and as_images(torch.randn(2, 784)).shape == (2, 1, 28, 28)
     before = {k: v.clone() for k, v in net.state_dict().items()}

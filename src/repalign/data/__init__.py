@@ -12,6 +12,7 @@ Public API::
     to_float(x_uint8, low=-1.0, high=1.0, dtype=torch.float32)
     class_subset(split, classes, max_per_class=None, generator=None, remap=True)
     read_idx(path, expect_ndim=None) -> numpy.ndarray
+    relabel(y, fraction, n_classes, seed, convention="incorrect") -> Relabelling   # label noise
 
 Datasets that fit in memory come back as one :class:`ImageSplit` whose tensors sit on
 the requested device. ImageNet does not fit: ``load_dataset("imagenet", ...)`` returns a
@@ -35,6 +36,8 @@ _EXPORTS = {
     "FolderSplit": "folder",
     "load_image_folder": "folder",
     "read_idx": "idx",
+    "relabel": "labels",
+    "Relabelling": "labels",
     "DatasetSpec": "registry",
     "DATASETS": "registry",
     "load_dataset": "registry",

@@ -1,10 +1,12 @@
 """One readable training loop for every experiment in the suite.
 
 The loop knows nothing about architectures or datasets. It takes a model, a
-``loss_fn(model, batch_indices)`` that returns one loss per stacked model (or a scalar),
-and an ``EpochSampler`` over device-resident data. It handles the optimiser, the lr
-schedule, non-finite losses, a progress bar, and checkpoints from which a killed run
-resumes to bit-identical final weights.
+``loss_fn(model, batch)`` that returns one loss per stacked model (or a scalar), and a
+sampler over device-resident data whose ``next()`` gives the batch (``EpochSampler``:
+indices; ``ImageSampler``: indices and augmentation draws). It handles the optimiser, the
+lr schedule, non-finite losses, a progress bar, callbacks, and checkpoints from which a
+killed run resumes to bit-identical final weights. Image training
+(:mod:`repalign.train.images`) is this loop with an image loss and sampler.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -81,6 +83,8 @@ class Callback(Protocol):
     """Called after every optimiser step; may also define ``state_dict``/``load_state_dict``.
 
     Returning ``True`` stops training after that step (e.g. at a target train loss).
+    An optional ``before_training(model)`` is called once before the first step of a run
+    that starts from scratch (not on resume), e.g. to measure the initialisation.
     """
 
     def __call__(self, step: int, model: torch.nn.Module) -> bool | None: ...
@@ -102,14 +106,14 @@ def _atomic_save(obj, path: Path) -> None:
 
 def train(
     model: torch.nn.Module,
-    loss_fn: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor],
+    loss_fn: Callable[[torch.nn.Module, object], torch.Tensor],
     sampler: EpochSampler,
     steps: int,
     optim: OptimConfig,
     *,
     checkpoint: Path | None = None,
     checkpoint_every: int = 1000,
-    callback: Callback | None = None,
+    callback: Callback | Sequence[Callback] | None = None,
     check_every: int = 100,
     desc: str = "train",
 ) -> TrainLog:
@@ -119,9 +123,11 @@ def train(
     history) is written atomically every ``checkpoint_every`` steps, and an existing
     checkpoint is resumed from. The checkpoint is removed once training finishes.
     Losses are checked for NaN/inf every ``check_every`` steps (one device sync each);
-    a non-finite loss raises ``NonFiniteLoss`` naming the step. A callback that returns
-    ``True`` ends training after that step; the loss history then stops there too.
+    a non-finite loss raises ``NonFiniteLoss`` naming the step. ``callback``: one or a
+    sequence, called in order after every step; one that returns ``True`` ends training
+    after that step (the others still run for it), and the loss history stops there too.
     """
+    callbacks = [] if callback is None else list(callback) if isinstance(callback, Sequence) else [callback]
     optimizer = make_optimizer(model.parameters(), optim)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(optim.schedule, s, steps, optim.decay_every, optim.decay_factor))
@@ -138,8 +144,10 @@ def train(
         torch.set_rng_state(state["rng_cpu"])
         if state.get("rng_cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
-        if callback is not None and hasattr(callback, "load_state_dict"):
-            callback.load_state_dict(state["callback"])
+        saved = state["callbacks"] if "callbacks" in state else [state["callback"]]
+        for cb, cb_state in zip(callbacks, saved):  # a run resumed without its callbacks skips them
+            if hasattr(cb, "load_state_dict"):
+                cb.load_state_dict(cb_state)
         history = state["history"].to(device)
         start = resumed = state["step"]
         log.info("%s: resumed from %s at step %d/%d", desc, checkpoint, start, steps)
@@ -150,7 +158,7 @@ def train(
             "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(),
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "callback": callback.state_dict() if hasattr(callback, "state_dict") else None,
+            "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in callbacks],
             "history": history, "step": step,
         }, Path(checkpoint))
 
@@ -166,7 +174,11 @@ def train(
         bar.set_postfix(loss=f"{float(history[upto - 1].mean()):.4g}")
 
     model.train()
-    began, done = time.perf_counter(), start
+    if start == 0:
+        for cb in callbacks:
+            if hasattr(cb, "before_training"):
+                cb.before_training(model)
+    began, done = time.perf_counter(), start  # throughput counts training steps only
     with tqdm(total=steps, initial=start, desc=desc, mininterval=5, dynamic_ncols=True) as bar:
         for step in range(start, steps):
             idx = sampler.next()
@@ -178,7 +190,7 @@ def train(
             losses.sum().backward()
             optimizer.step()
             scheduler.step()
-            stop = callback is not None and bool(callback(step + 1, model))
+            stop = any([bool(cb(step + 1, model)) for cb in callbacks])
             done = step + 1
             if done % check_every == 0 or done == steps or stop:
                 check_finite(done, bar)

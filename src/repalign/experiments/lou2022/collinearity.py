@@ -5,7 +5,7 @@ class-balanced probe of training examples, measured by a training callback on a 
 iteration grid that also holds the end of the first epoch. The eight panels pair datasets and
 architectures as the paper does: FFNNs (Eq. 8, depth 10, width 256, lr 0.003, as in Figs 2
 and 7) on MNIST, KMNIST, CIFAR-10 and Fashion-MNIST; VGG19 on CIFAR-10 and CIFAR-100;
-ResNet18 on CIFAR-10 and CIFAR-100 (``cnn.py``, lr 0.01 as in Figs 12 and 15). All train with
+ResNet18 on CIFAR-10 and CIFAR-100 (``repalign.models``, lr 0.01 as in Figs 12 and 15). All train with
 SGD, momentum and weight decay, batch 128 (``training.TrainingSettings``). A panel whose
 dataset is not available offline (KMNIST, CIFAR-100) is ``not_run`` with the reason.
 
@@ -27,7 +27,6 @@ from torch import nn
 from torch.func import functional_call
 
 from repalign.errors import DatasetMissing
-from repalign.experiments.lou2022.cnn import make_cnn
 from repalign.experiments.lou2022.ffnn import StackedFFNN
 from repalign.experiments.lou2022.hessian import neg_label_gradient_corr
 from repalign.experiments.lou2022.training import (
@@ -37,6 +36,7 @@ from repalign.experiments.lou2022.training import (
     load_image_task,
 )
 from repalign.experiments.registry import Context, Resources, Tiered, artifact
+from repalign.models import build
 from repalign.results import Result
 from repalign.train import EpochSampler, OptimConfig, train
 
@@ -146,7 +146,7 @@ def collinearity_run(task: ImageTask, arch: str, s: CollinearitySettings, seeds:
         loss_fn = stacked_cross_entropy(x, task.y_train)
     else:
         x, probe_x = as_images(task.x_train), as_images(task.probe_x)
-        jobs = [(make_cnn(arch, task.n_classes, s.cnn_width, seed, x.shape[1]), [seed]) for seed in seeds]
+        jobs = [(build(arch, task.n_classes, seed=seed, width=s.cnn_width, in_channels=x.shape[1]), [seed]) for seed in seeds]
 
         def loss_fn(model, idx):
             return F.cross_entropy(model(x[idx[0]]), task.y_train[idx[0]])

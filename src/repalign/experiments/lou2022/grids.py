@@ -14,7 +14,7 @@ One model step per architecture / dataset / optimiser (``grid_<...>``) trains ev
 - the FFNN (Eq. 8, depth 10, width 256: the Fig 7 network) cells of one batch size train
   together as one ``StackedFFNN``, one member per learning rate, all with the same
   initialisation and the same data order;
-- ResNet18 / VGG19 (``cnn.py``) train one cell at a time; cells of one batch
+- ResNet18 / VGG19 (``repalign.models``) train one cell at a time; cells of one batch
   size share the data order and every cell shares the initialisation.
 A cell stops at the end of the first epoch whose mean minibatch cross-entropy is at most
 ``target_loss`` (0.1), or at ``max_epochs``; it is measured there: A_l of every layer with
@@ -39,7 +39,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from repalign.experiments.lou2022.cnn import make_cnn
 from repalign.experiments.lou2022.ffnn import StackedFFNN
 from repalign.experiments.lou2022.training import (
     MEASURE_RESOURCES,
@@ -55,6 +54,7 @@ from repalign.metrics import (
     layer_tangent_alignment,
     layer_tangent_kernels,
 )
+from repalign.models import build
 from repalign.models.batchnorm import tangent_view
 from repalign.results import Result
 from repalign.train import EpochSampler, OptimConfig, train
@@ -228,7 +228,7 @@ def train_cnn_cell(task: ImageTask, arch: str, batch_size: int, lr: float, seed:
                    checkpoint, desc: str) -> dict:
     """One ResNet18 / VGG19 cell (batch norm trained in training mode, measured in inference mode)."""
     device = task.x_train.device
-    net = make_cnn(arch, task.n_classes, s.width or CNN_WIDTH, seed).to(device)  # one init for every cell
+    net = build(arch, task.n_classes, seed=seed, width=s.width or CNN_WIDTH).to(device)  # one init for every cell
     sampler = EpochSampler(task.x_train.shape[0], batch_size, n_models=1, seed=seed, device=device)
 
     def measure(model, m):

@@ -10,7 +10,7 @@ Runs (App. G, Fig 20 legend): ``clean`` lr 0.02 (90.59%, Fig 19b) and ``random20
 with 20% of the training labels replaced by uniformly drawn classes (Fig 19a, green in
 Fig 20). The paper gives neither epochs nor schedule: SGD with momentum 0.9, weight decay
 5e-4, batch 128, constant lr, no augmentation, 200 epochs at the paper tier (ours). VGG19
-is the CIFAR variant with batch norm of ``cnn.py``; kernels are taken on its inference-mode,
+is the CIFAR variant with batch norm of ``repalign.models``; kernels are taken on its inference-mode,
 batch-norm-free view, whose parametrised layers are the 16 convolutions and the classifier.
 Test accuracy is on the true test labels.
 """
@@ -23,11 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from repalign.experiments.lou2022.cnn import make_cnn
 from repalign.experiments.lou2022.collinearity import as_images
 from repalign.experiments.lou2022.training import MEASURE_RESOURCES, ConfigStore, ImageTask, TrainingSettings, load_image_task
 from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
 from repalign.metrics import center_gram, layer_tangent_kernels
+from repalign.models import build
 from repalign.models.batchnorm import tangent_view
 from repalign.results import Result
 from repalign.train import EpochSampler, OptimConfig, train
@@ -100,7 +100,7 @@ def train_vgg19(task: ImageTask, lr: float, share: float, seed: int, s: SpectraS
     device = task.x_train.device
     x, x_test, probe_x = as_images(task.x_train), as_images(task.x_test), as_images(task.probe_x)
     y = random_labels(task.y_train, share, task.n_classes, seed) if share else task.y_train
-    net = make_cnn("vgg19", task.n_classes, s.cnn_width, seed, x.shape[1]).to(device)
+    net = build("vgg19", task.n_classes, seed=seed, width=s.cnn_width, in_channels=x.shape[1]).to(device)
     sampler = EpochSampler(x.shape[0], s.batch_size, seed=seed, device=device)
 
     def loss_fn(model, idx):

@@ -1,4 +1,4 @@
-"""Speed benchmarks of the fast metric paths against their naive references.
+"""``python -m repalign.bench metrics``: the fast metric paths against their naive references.
 
     python -m repalign.bench metrics            # the sizes recorded in docs/performance.md
     python -m repalign.bench metrics --n 64 --epochs 10 --cka-n 256   # a quick run
@@ -22,13 +22,11 @@ asserted: this is not a test.
 from __future__ import annotations
 
 import argparse
-import platform
-import time
-from collections.abc import Callable
-from typing import NamedTuple
 
 import torch
 from torch import nn
+
+from repalign.bench.timing import Timing, best_time, cpu_model, once
 
 from repalign.metrics import (
     centered_normalized_gram,
@@ -36,41 +34,6 @@ from repalign.metrics import (
     layer_tangent_alignment,
     linear_cka,
 )
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-class _Timing(NamedTuple):
-    wall: float  # seconds on the clock
-    cpu: float  # seconds of CPU time of this process (all threads)
-
-    def __truediv__(self, other: "_Timing") -> str:
-        return f"{self.wall / other.wall:.1f}x wall, {self.cpu / other.cpu:.1f}x CPU time"
-
-    def __str__(self) -> str:
-        return f"{self.wall:9.3f} s wall {self.cpu:9.3f} s CPU"
-
-
-def _once(fn: Callable[[], object]) -> tuple[_Timing, object]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    out = fn()
-    return _Timing(time.perf_counter() - wall, time.process_time() - cpu), out
-
-
-def _best_time(fn: Callable[[], object], repeats: int) -> tuple[_Timing, object]:
-    fn()  # warm-up
-    runs = [_once(fn) for _ in range(repeats)]
-    best = _Timing(min(t.wall for t, _ in runs), min(t.cpu for t, _ in runs))
-    return best, runs[-1][1]
 
 
 def bench_tangent(args: argparse.Namespace, dtype: torch.dtype) -> None:
@@ -87,11 +50,11 @@ def bench_tangent(args: argparse.Namespace, dtype: torch.dtype) -> None:
         f"tangent alignment: MLP depth {args.depth} (nn.Linear layers), width {args.width}, "
         f"input {args.in_features}, n = {args.n}, outputs = {args.outputs}, {dtype}"
     )
-    fast_s, fast = _best_time(lambda: layer_tangent_alignment(model, x, y, "fast"), args.repeats)
+    fast_s, fast = best_time(lambda: layer_tangent_alignment(model, x, y, "fast"), args.repeats)
     print(f"  fast      {fast_s}")
     if args.skip_naive:
         return
-    naive_s, naive = _once(lambda: layer_tangent_alignment(model, x, y, "jacobian"))
+    naive_s, naive = once(lambda: layer_tangent_alignment(model, x, y, "jacobian"))
     err = max(abs(float(fast[k] - naive[k])) / abs(float(naive[k])) for k in fast)
     print(f"  jacobian  {naive_s}")
     print(f"  ratio jacobian/fast = {naive_s / fast_s}   (max relative difference {err:.1e})")
@@ -109,7 +72,7 @@ def bench_cka(args: argparse.Namespace, dtype: torch.dtype) -> None:
     def fast() -> torch.Tensor:
         return cka_matrix(centered_normalized_gram(f) for f in feats)
 
-    fast_s, matrix = _best_time(fast, args.repeats)
+    fast_s, matrix = best_time(fast, args.repeats)
     print(f"  grams + cka_matrix      {fast_s}")
     if args.skip_naive:
         return
@@ -121,18 +84,16 @@ def bench_cka(args: argparse.Namespace, dtype: torch.dtype) -> None:
                 out[a, b] = linear_cka(feats[a], feats[b])
         return out
 
-    naive_s, reference = _once(loop)
+    naive_s, reference = once(loop)
     err = float((matrix - reference).abs().max())
     pairs, half = args.epochs**2, args.epochs * (args.epochs + 1) // 2
     print(f"  E x E linear_cka loop   {naive_s}   ({pairs} pairs)")
     print(f"  ratio loop/fast = {naive_s / fast_s}   (max abs difference {err:.1e})")
-    triangle = _Timing(naive_s.wall * half / pairs, naive_s.cpu * half / pairs)
+    triangle = Timing(naive_s.wall * half / pairs, naive_s.cpu * half / pairs)
     print(f"  ratio for an upper-triangle loop ({half} pairs, derived) = {triangle / fast_s}")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m repalign.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("suite", choices=["metrics"], help="which benchmark suite to run")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", type=int, default=10, help="nn.Linear layers in the MLP")
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--in-features", type=int, default=256, help="MLP input size")
@@ -143,19 +104,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--features", type=int, default=512, help="features per epoch for CKA")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each fast path")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--only", choices=["tangent", "cka"], default=None)
     parser.add_argument("--skip-naive", action="store_true", help="time the fast paths only")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+
+
+def run(args: argparse.Namespace) -> None:
     dtype = getattr(torch, args.dtype)
-    print(f"CPU: {_cpu_model()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"CPU: {cpu_model()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     if args.only in (None, "tangent"):
         bench_tangent(args, dtype)
     if args.only in (None, "cka"):
         bench_cka(args, dtype)
-
-
-if __name__ == "__main__":
-    main()

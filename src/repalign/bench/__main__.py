@@ -1,0 +1,3 @@
+from repalign.bench import main
+
+main()
