@@ -60,6 +60,7 @@ def gpu_row(name: str, tier: str, wall: float, **kw) -> Row:
 # --- provenance -------------------------------------------------------------------------------------
 
 def test_collect_reports_summed_throughput_once_and_peak_memory():
+    provenance.collect(torch.device("cpu"), 0.0)  # drop what earlier tests in this process trained
     provenance.record_throughput(examples=600, steps=6, seconds=2.0)
     provenance.record_throughput(examples=400, steps=4, seconds=3.0)
     first = provenance.collect(torch.device("cpu"), 6.0)
