@@ -7,6 +7,7 @@ artifact) through snakemake in a scratch copy, on a synthetic MNIST written by t
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from repalign.availability import current_key, read_data_record, step_datasets, 
 from repalign.data.idx import write_idx
 from repalign.data.paths import require_data_root
 from repalign.data.registry import DATASETS, dataset_present
-from repalign.errors import ConfigError
+from repalign.errors import ConfigError, DatasetMissing
 from repalign.experiments.registry import ARTIFACTS, Resources, Tiered, artifact
 from repalign.results import Result
 from repalign.runner import run_step
@@ -155,16 +156,15 @@ def test_added_data_reruns_only_what_it_unlocks_and_a_wrong_root_loses_nothing(t
     result, model = workdir / "results/imani2022/fig2.json", workdir / "results/imani2022/models/shuffled_mnist.pt"
 
     def smk(root, *args, check=True):
-        return snakemake(workdir, target, "--config", f"data_root={root}", "download=false", *args, check=check)
+        return snakemake(workdir, target, "--config", f"data_root={root}", "download=False", *args, check=check)
 
     smk(data)                                                           # no data yet
     assert json.loads(result.read_text())["status"] == "not_run"
     assert "Nothing to be done" in smk(data, "-n").stdout
 
     write_mnist(data)                                                   # the data appears
-    plan = smk(data, "-n").stdout
-    assert "rule train_model" in plan and "rule run_artifact" in plan
-    smk(data)
+    ran = smk(data).stdout
+    assert "rule train_model" in ran and "rule run_artifact" in ran
     assert json.loads(result.read_text())["status"] == "ok"
     assert "Nothing to be done" in smk(data, "-n").stdout
 
@@ -178,3 +178,18 @@ def test_added_data_reruns_only_what_it_unlocks_and_a_wrong_root_loses_nothing(t
     assert bad.returncode != 0
     assert "data_root" in bad.stderr and "nonexistent/data" in bad.stderr
     assert (result.read_bytes(), model.read_bytes()) == kept
+
+
+def test_weights_are_present_once_the_file_the_experiment_looks_for_exists(tmp_path, monkeypatch):
+    from repalign.availability import is_present
+    from repalign.experiments.imani2022.pretrained import pretrained_state
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert not is_present("weights:resnet18_imagenet")
+    with pytest.raises(DatasetMissing) as info:
+        pretrained_state("resnet18", download=False)
+    wanted = Path(info.value.tried[0])
+    wanted.parent.mkdir(parents=True)
+    wanted.write_bytes(b"")
+    assert is_present("weights:resnet18_imagenet")
+    assert not is_present("weights:resnet50_imagenet")

@@ -43,20 +43,22 @@ def step_datasets(targets: dict, artifacts: dict, kind: str, paper: str, name: s
     return tuple(sorted(d for d in used if d in DATASETS or d.startswith(WEIGHTS_PREFIX)))
 
 
-def weights_file(dataset: str) -> Path:
-    """Where torchvision keeps the ImageNet weights ``weights:<arch>_imagenet``."""
+def weights_present(dataset: str) -> bool:
+    """Whether torchvision's ImageNet weights ``weights:<arch>_imagenet`` are in torch's hub cache.
+
+    torchvision names those files ``<arch>-<hash>.pth``; globbing for them avoids importing
+    torchvision (seconds) while the workflow builds its DAG.
+    """
     import torch
-    import torchvision  # lazy: importing it costs seconds
 
     arch = dataset[len(WEIGHTS_PREFIX):].removesuffix("_imagenet")
-    url = torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+    return next((Path(torch.hub.get_dir()) / "checkpoints").glob(f"{arch}-*.pth"), None) is not None
 
 
 def is_present(dataset: str, root=None) -> bool:
     """Whether ``dataset`` (a registry name or ``weights:<arch>_imagenet``) is on disk now."""
     if dataset.startswith(WEIGHTS_PREFIX):
-        return weights_file(dataset).is_file()
+        return weights_present(dataset)
     return dataset_present(dataset, resolve_data_root(root))
 
 

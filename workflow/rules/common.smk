@@ -63,7 +63,7 @@ def step_resources(table, key):
 
 def step_options():
     """The options every train/run job passes to `python -m repalign` that shape its
-    results (a rule parameter: changing one re-runs the jobs)."""
+    results (a tracked parameter: changing one re-runs the jobs)."""
     opts = [f"--tier {TIER}", f"--device {config['device']}", f"--seed {config['seed']}"]
     if config["n_seeds"] is not None:
         opts.append(f"--n-seeds {config['n_seeds']}")
@@ -71,8 +71,8 @@ def step_options():
 
 
 def data_options():
-    """Where and how jobs find data. Not a rule parameter: pointing data_root elsewhere re-runs
-    nothing by itself; which jobs re-run when data appears is params.data_key's business."""
+    """Where and how jobs find data. An untracked parameter: pointing data_root elsewhere
+    re-runs nothing by itself; which jobs re-run when data appears is params.data_key's."""
     opts = [f"--missing-data {config['missing_data']}"]
     if config["data_root"] is not None:
         opts.append(f"--data-root {shlex.quote(str(config['data_root']))}")
@@ -85,6 +85,12 @@ def data_options():
 
 STEP_OPTIONS = step_options()
 DATA_OPTIONS = data_options()
+
+
+def untracked(value):
+    """A params function that snakemake leaves out of its rerun check: it compares only
+    params not derived from a job's input (changes of those show in the input)."""
+    return lambda wildcards, input: value
 
 
 def data_key(kind):

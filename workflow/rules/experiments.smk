@@ -19,6 +19,7 @@ rule train_model:
     params:
         tier=TIER,
         options=STEP_OPTIONS,
+        data_options=untracked(DATA_OPTIONS),
         gpu_slot=GPU_SLOT,
         data_key=data_key("model"),
     log:
@@ -35,7 +36,7 @@ rule train_model:
         gpu_slot=0,  # 1 under profiles/local-gpu: pin the job to its own GPU(s)
     shell:
         "{params.gpu_slot} --enable {resources.gpu_slot} {resources.gpu} -- "
-        "python -m repalign train {wildcards.paper} {wildcards.name} {params.options} {DATA_OPTIONS} "
+        "python -m repalign train {wildcards.paper} {wildcards.name} {params.options} {params.data_options} "
         "--data-key {params.data_key:q} --out {output} 2> >(tee {log} >&2)"
 
 
@@ -48,6 +49,7 @@ rule run_artifact:
     params:
         tier=TIER,
         options=STEP_OPTIONS,
+        data_options=untracked(DATA_OPTIONS),
         gpu_slot=GPU_SLOT,
         inputs=input_options,
         data_key=data_key("artifact"),
@@ -65,7 +67,7 @@ rule run_artifact:
         gpu_slot=0,  # 1 under profiles/local-gpu: pin the job to its own GPU(s)
     shell:
         "{params.gpu_slot} --enable {resources.gpu_slot} {resources.gpu} -- "
-        "python -m repalign run {wildcards.paper} {wildcards.name} {params.options} {DATA_OPTIONS} "
+        "python -m repalign run {wildcards.paper} {wildcards.name} {params.options} {params.data_options} "
         "{params.inputs} --data-key {params.data_key:q} --out {output.json} 2> >(tee {log} >&2)"
 
 
