@@ -37,7 +37,7 @@ rule train_model:
     shell:
         "{params.gpu_slot} --enable {resources.gpu_slot} {resources.gpu} -- "
         "python -m repalign train {wildcards.paper} {wildcards.name} {params.options} {params.data_options} "
-        "--data-key {params.data_key:q} --out {output} 2> >(tee {log} >&2)"
+        "--data-key={params.data_key:q} --out {output} 2> >(tee {log} >&2)"
 
 
 rule run_artifact:
@@ -68,7 +68,7 @@ rule run_artifact:
     shell:
         "{params.gpu_slot} --enable {resources.gpu_slot} {resources.gpu} -- "
         "python -m repalign run {wildcards.paper} {wildcards.name} {params.options} {params.data_options} "
-        "{params.inputs} --data-key {params.data_key:q} --out {output.json} 2> >(tee {log} >&2)"
+        "{params.inputs} --data-key={params.data_key:q} --out {output.json} 2> >(tee {log} >&2)"
 
 
 rule plot_artifact:
