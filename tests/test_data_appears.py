@@ -80,13 +80,17 @@ def test_a_not_run_result_changes_its_key_once_its_data_appears(mnist_step, tmp_
     assert workflow_key(out, ["kmnist", "mnist"], root) == new_key
 
 
+def write_kmnist(root):
+    (root / "kmnist").mkdir()
+    for name in ("train", "t10k"):
+        for kind in ("images-idx3", "labels-idx1"):
+            (root / f"kmnist/{name}-{kind}-ubyte").write_bytes((root / f"mnist/{name}-{kind}-ubyte").read_bytes())
+
+
 def test_a_complete_result_keeps_its_key_whatever_the_data_root_shows(mnist_step, tmp_path):
     root, out = tmp_path / "data", tmp_path / "results/figdata.json"
     write_mnist(root)
-    for name in ("train", "t10k"):   # KMNIST as well: the result is complete
-        for kind in ("images-idx3", "labels-idx1"):
-            (root / "kmnist").mkdir(exist_ok=True)
-            (root / f"kmnist/{name}-{kind}-ubyte").write_bytes((root / f"mnist/{name}-{kind}-ubyte").read_bytes())
+    write_kmnist(root)               # KMNIST as well: the result is complete
     # a key saying kmnist=missing stands for data the run downloaded itself: no re-run afterwards
     key = "kmnist=missing mnist=present"
     assert run(mnist_step, out, root, data_key=key) == "ok"
@@ -107,6 +111,13 @@ def test_an_ok_result_is_kept_when_a_run_lacks_its_data(mnist_step, tmp_path, ca
     assert run(mnist_step, out, empty) == "kept"
     assert (out.read_bytes(), out.with_suffix(".npz").read_bytes()) == before
     assert "kept the existing output" in caplog.text and "mnist" in caplog.text
+    # a partial run (KMNIST missing) does not replace a result that has the KMNIST metric
+    write_kmnist(root)
+    assert run(mnist_step, out, root) == "ok"
+    full = out.read_bytes()
+    (root / "kmnist/train-labels-idx1-ubyte").unlink()
+    assert run(mnist_step, out, root) == "kept"
+    assert out.read_bytes() == full and "lacks 1 of its metrics (e.g. kmnist_n)" in caplog.text
     # another tier is another request: its not_run replaces the smoke result
     assert run(mnist_step, out, empty, tier="quick") == "not_run"
     assert json.loads(out.read_text())["status"] == "not_run"
@@ -155,8 +166,8 @@ def test_added_data_reruns_only_what_it_unlocks_and_a_wrong_root_loses_nothing(t
     target = "imani2022_fig2"
     result, model = workdir / "results/imani2022/fig2.json", workdir / "results/imani2022/models/shuffled_mnist.pt"
 
-    def smk(root, *args, check=True):
-        return snakemake(workdir, target, "--config", f"data_root={root}", "download=False", *args, check=check)
+    def smk(root, *args, check=True):  # --config last: it takes every word after it
+        return snakemake(workdir, target, *args, "--config", f"data_root={root}", "download=False", check=check)
 
     smk(data, "imani2022_fig4")                       # no data yet (fig4: a step whose data key is empty)
     assert json.loads((workdir / "results/imani2022/fig4.json").read_text())["status"] == "ok"

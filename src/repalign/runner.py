@@ -101,10 +101,10 @@ def _reason_to_keep(out: Path, header: dict, status: str, not_run_metrics: dict)
     if any(_plain(old.get(k)) != _plain(header[k]) for k in ("tier", "seeds", "settings")):
         return None
     if status == "not_run":
-        return "this run could not run at all"
+        return "instead of this run's not_run result"
     lost = sorted(set(not_run_metrics) - set(old.get("not_run_metrics") or {}))
     if lost:
-        return f"this run could not compute {len(lost)} metric(s) it has, e.g. {lost[0]}"
+        return f"instead of this run's result, which lacks {len(lost)} of its metrics (e.g. {lost[0]})"
     return None
 
 
@@ -143,7 +143,7 @@ def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: 
     keep = _reason_to_keep(out, header, status, result.not_run)
     if keep:
         cause = (reason or "; ".join(result.not_run.values())).splitlines()[0]
-        log.warning("%s/%s: kept the existing output %s, which was computed with data: %s (%s)",
+        log.warning("%s/%s: kept the existing output %s (computed with data) %s: %s",
                     paper, name, out, keep, cause)
         return "kept"
     if data_key is not None:
