@@ -4,7 +4,7 @@ The workflow passes a step's data key as a rule parameter, e.g. ``cifar10=presen
 mnist=missing``, and snakemake re-runs a job when a parameter changes. So that a step
 re-runs exactly when data it lacked has appeared, the key is
 
-* before the step has run: each dataset's presence on disk now (:func:`dataset_present`);
+* before the step has run: each dataset's presence on disk now (:func:`is_present`);
 * after it ran: the key it ran with (the runner stores it in the output), except that each
   dataset the run *lacked* is looked up again. The run lacked a dataset when the key said
   ``missing``, it is still missing after the run, and the output is incomplete (``not_run``,
@@ -15,7 +15,9 @@ empty folder re-runs nothing), a not_run or partial one re-runs once its data is
 data that the run itself downloaded does not make the next run repeat it.
 
 A step's datasets are the ``data:`` list of its artifact in paper_targets.yaml; a model
-uses those of every artifact that needs it.
+uses those of every artifact that needs it. That over-counts for a model (sweep_mnist also
+lists CIFAR-10 and CT), which costs nothing for a complete model and at most one quick
+re-run of a not_run one when unrelated data appears.
 """
 
 from __future__ import annotations
