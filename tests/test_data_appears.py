@@ -6,6 +6,7 @@ artifact) through snakemake in a scratch copy, on a synthetic MNIST written by t
 """
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,13 +24,13 @@ from repalign.results import Result
 from repalign.runner import run_step
 
 
-def write_mnist(root, n=300):
-    """A synthetic MNIST (classes 0..9 cycling, random pixels) in the plain layout."""
+def write_mnist(root, folder="mnist", n=300):
+    """A synthetic MNIST-like set (classes 0..9 cycling, random pixels) in the plain layout."""
     rng = np.random.default_rng(0)
-    (root / "mnist").mkdir(parents=True)
+    (root / folder).mkdir(parents=True)
     for prefix in ("train", "t10k"):
-        write_idx(root / f"mnist/{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
-        write_idx(root / f"mnist/{prefix}-labels-idx1-ubyte", (np.arange(n) % 10).astype(np.uint8))
+        write_idx(root / f"{folder}/{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        write_idx(root / f"{folder}/{prefix}-labels-idx1-ubyte", (np.arange(n) % 10).astype(np.uint8))
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,13 @@ def test_a_not_run_result_changes_its_key_once_its_data_appears(mnist_step, tmp_
     key = current_key(["kmnist", "mnist"], root)
     assert key == "kmnist=missing mnist=missing"
     assert run(mnist_step, out, root, data_key=key) == "not_run"
-    assert read_data_record(out) == {"key": key, "lacking": ["kmnist", "mnist"]}
+    # the step stopped at MNIST and never looked for KMNIST
+    assert read_data_record(out) == {"key": key, "lacking": ["mnist"]}
     assert workflow_key(out, ["kmnist", "mnist"], root) == key          # same key: nothing re-runs
 
+    write_mnist(root, "kmnist")                                         # data it never looked for:
+    assert workflow_key(out, ["kmnist", "mnist"], root) == key          # still nothing re-runs
+    shutil.rmtree(root / "kmnist")
     write_mnist(root)
     new_key = workflow_key(out, ["kmnist", "mnist"], root)
     assert new_key == "kmnist=missing mnist=present"                    # changed: the step re-runs
@@ -80,17 +85,10 @@ def test_a_not_run_result_changes_its_key_once_its_data_appears(mnist_step, tmp_
     assert workflow_key(out, ["kmnist", "mnist"], root) == new_key
 
 
-def write_kmnist(root):
-    (root / "kmnist").mkdir()
-    for name in ("train", "t10k"):
-        for kind in ("images-idx3", "labels-idx1"):
-            (root / f"kmnist/{name}-{kind}-ubyte").write_bytes((root / f"mnist/{name}-{kind}-ubyte").read_bytes())
-
-
 def test_a_complete_result_keeps_its_key_whatever_the_data_root_shows(mnist_step, tmp_path):
     root, out = tmp_path / "data", tmp_path / "results/figdata.json"
     write_mnist(root)
-    write_kmnist(root)               # KMNIST as well: the result is complete
+    write_mnist(root, "kmnist")               # KMNIST as well: the result is complete
     # a key saying kmnist=missing stands for data the run downloaded itself: no re-run afterwards
     key = "kmnist=missing mnist=present"
     assert run(mnist_step, out, root, data_key=key) == "ok"
@@ -112,7 +110,7 @@ def test_an_ok_result_is_kept_when_a_run_lacks_its_data(mnist_step, tmp_path, ca
     assert (out.read_bytes(), out.with_suffix(".npz").read_bytes()) == before
     assert "kept the existing output" in caplog.text and "mnist" in caplog.text
     # a partial run (KMNIST missing) does not replace a result that has the KMNIST metric
-    write_kmnist(root)
+    write_mnist(root, "kmnist")
     assert run(mnist_step, out, root) == "ok"
     full = out.read_bytes()
     (root / "kmnist/train-labels-idx1-ubyte").unlink()

@@ -6,9 +6,9 @@ re-runs exactly when data it lacked has appeared, the key is
 
 * before the step has run: each dataset's presence on disk now (:func:`is_present`);
 * after it ran: the key it ran with (the runner stores it in the output), except that each
-  dataset the run *lacked* is looked up again. The run lacked a dataset when the key said
-  ``missing``, it is still missing after the run, and the output is incomplete (``not_run``,
-  or some of its metrics not run).
+  dataset the run *lacked* is looked up again. The run lacked a dataset when the output is
+  incomplete (``not_run``, or some of its metrics not run), the run looked for the dataset
+  and did not find it (a ``DatasetMissing`` was raised), and it is still missing afterwards.
 
 Hence a complete output never re-runs for a change of data (pointing the data root at an
 empty folder re-runs nothing), a not_run or partial one re-runs once its data is there, and
@@ -16,8 +16,7 @@ data that the run itself downloaded does not make the next run repeat it.
 
 A step's datasets are the ``data:`` list of its artifact in paper_targets.yaml; a model
 uses those of every artifact that needs it. That over-counts for a model (sweep_mnist also
-lists CIFAR-10 and CT), which costs nothing for a complete model and at most one quick
-re-run of a not_run one when unrelated data appears.
+lists CIFAR-10 and CT) but costs nothing: only datasets the run looked for are looked up again.
 """
 
 from __future__ import annotations
@@ -77,11 +76,15 @@ def current_key(datasets, root=None) -> str:
     return format_key({d: PRESENT if is_present(d, root) else MISSING for d in datasets})
 
 
-def lacking(key: str, complete: bool, root=None) -> list[str]:
-    """The datasets a run with data key ``key`` lacked (see the module docstring)."""
+def lacking(key: str, complete: bool, reported_missing, root=None) -> list[str]:
+    """The datasets a run with data key ``key`` lacked (see the module docstring).
+
+    reported_missing: the datasets the run looked for and did not find.
+    """
     if complete:
         return []
-    return sorted(d for d, s in parse_key(key).items() if s == MISSING and not is_present(d, root))
+    return sorted(d for d, s in parse_key(key).items()
+                  if s == MISSING and d in reported_missing and not is_present(d, root))
 
 
 def read_record(path) -> dict | None:

@@ -1,6 +1,9 @@
 """Exceptions with messages a researcher can act on."""
 
 import os
+from contextlib import contextmanager
+
+_missing_seen: list[set] = []  # the innermost datasets_reported_missing() block collects here
 
 
 class RepalignError(Exception):
@@ -19,10 +22,24 @@ class DatasetMissing(RepalignError):
         self.dataset = dataset
         self.tried = [str(p) for p in tried]
         self.how = how
+        for seen in _missing_seen:
+            seen.add(dataset)
         paths = "\n".join(f"  - {p}" for p in self.tried)
         super().__init__(f"dataset '{dataset}' not found {_where(self.tried)}.\n"
                          + (f"Paths tried:\n{paths}\n" if paths else "")
                          + f"To obtain it: {how}")
+
+
+@contextmanager
+def datasets_reported_missing():
+    """Collect the name of every ``DatasetMissing`` raised inside the block, also those the
+    code inside catches (a panel whose data is missing): what a run looked for and lacked."""
+    seen: set = set()
+    _missing_seen.append(seen)
+    try:
+        yield seen
+    finally:
+        _missing_seen.remove(seen)
 
 
 def _where(tried: list[str]) -> str:

@@ -29,7 +29,7 @@ import yaml
 from repalign import provenance
 from repalign.availability import lacking, read_record
 from repalign.data import resolve_cache_dir, resolve_data_root
-from repalign.errors import DatasetMissing, RepalignError
+from repalign.errors import DatasetMissing, RepalignError, datasets_reported_missing
 from repalign.experiments import PAPERS, load_paper
 from repalign.experiments.registry import ARTIFACTS, MODELS, Context, Step
 from repalign.experiments.storage import UpstreamNotRun, save_model_file
@@ -130,7 +130,8 @@ def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: 
                          "data_root": str(ctx.data_root), "download": download}}
     start = time.perf_counter()
     try:
-        output = step.func(ctx)
+        with datasets_reported_missing() as missed:
+            output = step.func(ctx)
         status, reason = "ok", None
     except (DatasetMissing, UpstreamNotRun) as exc:
         if missing_data == "error":
@@ -148,7 +149,7 @@ def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: 
         return "kept"
     if data_key is not None:
         complete = status == "ok" and not result.not_run
-        record["data"] = {"key": data_key, "lacking": lacking(data_key, complete, ctx.data_root)}
+        record["data"] = {"key": data_key, "lacking": lacking(data_key, complete, missed, ctx.data_root)}
     if kind == "model":
         save_model_file(out, {**record, **(output or {})})
     else:
