@@ -35,6 +35,9 @@ def _step_options(p: argparse.ArgumentParser) -> None:
                    help="a missing dataset gives a not_run result (default) or an error")
     p.add_argument("--input", action="append", default=[], metavar="MODEL=PATH",
                    help="a trained model this step needs (repeatable)")
+    p.add_argument("--data-key", default=None, metavar="KEY",
+                   help="the workflow's record of this step's datasets (e.g. 'mnist=present'); "
+                        "stored in the output so that the step re-runs once missing data appears")
 
 
 def _parse_inputs(pairs: list[str]) -> dict[str, Path]:
@@ -71,13 +74,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command in ("train", "run"):
+            from repalign.data.paths import require_data_root
             from repalign.runner import run_step
 
+            require_data_root(args.data_root)
             run_step("model" if args.command == "train" else "artifact", args.paper, args.name,
                      tier=args.tier, out=args.out, device=args.device, seed=args.seed,
                      n_seeds=args.n_seeds, data_root=args.data_root, cache_dir=args.cache_dir,
                      download=args.download, missing_data=args.missing_data,
-                     inputs=_parse_inputs(args.input))
+                     inputs=_parse_inputs(args.input), data_key=args.data_key)
         elif args.command == "plot":
             from repalign.plots import draw
 

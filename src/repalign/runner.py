@@ -4,26 +4,39 @@ This is what every Snakemake job calls, through ``python -m repalign train|run``
 missing dataset (or an upstream model that could not be trained) becomes a ``not_run``
 output carrying the reason, so the rest of the DAG still runs and the scorecard can say
 why; with ``missing_data="error"`` it is raised instead.
+
+A run never replaces an ``ok`` output of the same tier, seeds and settings by one that
+lacks data the old one had (a wrong data root, data removed since): the old output is kept
+and the log says why. The workflow marks these outputs ``update()``, so snakemake leaves the
+old file in place while the job runs.
+
+With ``data_key`` (the workflow passes it, see :mod:`repalign.availability`) the output
+records the data the step ran with and which of it the run lacked, so that the workflow
+re-runs the step once that data appears.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
+import yaml
 
 from repalign import provenance
+from repalign.availability import lacking, read_record
 from repalign.data import resolve_cache_dir, resolve_data_root
-from repalign.errors import DatasetMissing
+from repalign.errors import DatasetMissing, RepalignError, datasets_reported_missing
 from repalign.experiments import PAPERS, load_paper
 from repalign.experiments.registry import ARTIFACTS, MODELS, Context, Step
 from repalign.experiments.storage import UpstreamNotRun, save_model_file
 from repalign.results import Result, flatten, write_result
 
 log = logging.getLogger(__name__)
+TARGETS_FILE = Path(__file__).resolve().parents[2] / "paper_targets.yaml"  # in a source checkout
 
 
 def resolve_device(name: str) -> torch.device:
@@ -41,6 +54,9 @@ def lookup(kind: str, paper: str, name: str) -> Step:
     table = MODELS if kind == "model" else ARTIFACTS
     if paper in PAPERS:
         load_paper(paper)
+    elif paper in _papers_with_targets():
+        raise RepalignError(f"{paper} has targets only; no experiments are implemented yet "
+                            f"(papers with experiments: {', '.join(PAPERS)})")
     if (paper, name) not in table:
         for other in PAPERS:  # list every known step in the error
             load_paper(other)
@@ -49,12 +65,57 @@ def lookup(kind: str, paper: str, name: str) -> Step:
     return table[(paper, name)]
 
 
+def _papers_with_targets() -> list[str]:
+    if not TARGETS_FILE.is_file():
+        return []
+    return list(yaml.safe_load(TARGETS_FILE.read_text()) or {})
+
+
+def _check_inputs(step: Step, tier: str, inputs: dict) -> None:
+    """Every model the artifact needs is given as ``--input NAME=PATH``."""
+    missing = [m for m in step.needs if m not in inputs]
+    if missing:
+        path = f"results/{step.paper}/models/{{}}.pt"
+        raise RepalignError(
+            f"{step.paper}/{step.name} needs the trained model(s) {', '.join(missing)}; pass "
+            + " ".join(f"--input {m}={path.format(m)}" for m in missing)
+            + ". Train each first: " + "; ".join(
+                f"python -m repalign train {step.paper} {m} --tier {tier} --out {path.format(m)}"
+                for m in missing))
+
+
+def _plain(value):
+    """``value`` as JSON would store it (tuples become lists), for comparing records."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _reason_to_keep(out: Path, header: dict, status: str, not_run_metrics: dict) -> str | None:
+    """Why the existing ``ok`` output at ``out`` must not be replaced by this run's, else None.
+
+    It is kept when it answers the same request (tier, seeds, settings) and this run lacks
+    something it had: the whole run is not_run, or metrics it computed are not run now.
+    """
+    old = read_record(out)
+    if not old or old.get("status") != "ok":
+        return None
+    if any(_plain(old.get(k)) != _plain(header[k]) for k in ("tier", "seeds", "settings")):
+        return None
+    if status == "not_run":
+        return "instead of this run's not_run result"
+    lost = sorted(set(not_run_metrics) - set(old.get("not_run_metrics") or {}))
+    if lost:
+        return f"instead of this run's result, which lacks {len(lost)} of its metrics (e.g. {lost[0]})"
+    return None
+
+
 def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: str = "auto",
              seed: int = 0, n_seeds: int | None = None, data_root: str | None = None,
              cache_dir: str | None = None, download: bool = False, missing_data: str = "not_run",
-             inputs: dict[str, Path] | None = None) -> str:
-    """Run a step and write ``out``; return its status (``ok`` or ``not_run``)."""
+             inputs: dict[str, Path] | None = None, data_key: str | None = None) -> str:
+    """Run a step and write ``out``; return its status (``ok``, ``not_run``, or ``kept``:
+    the existing output was computed with data this run lacked, and is left as it is)."""
     step = lookup(kind, paper, name)
+    _check_inputs(step, tier, inputs or {})
     settings = step.settings_for(tier, n_seeds)
     n_runs = getattr(settings, "n_runs", 1)
     out = Path(out)
@@ -69,7 +130,8 @@ def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: 
                          "data_root": str(ctx.data_root), "download": download}}
     start = time.perf_counter()
     try:
-        output = step.func(ctx)
+        with datasets_reported_missing() as missed:
+            output = step.func(ctx)
         status, reason = "ok", None
     except (DatasetMissing, UpstreamNotRun) as exc:
         if missing_data == "error":
@@ -78,10 +140,19 @@ def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: 
         output, status, reason = None, "not_run", str(exc)
     record = {**header, "status": status, "reason": reason,
               "provenance": provenance.collect(ctx.device, time.perf_counter() - start)}
+    result = output if isinstance(output, Result) else Result()
+    keep = _reason_to_keep(out, header, status, result.not_run)
+    if keep:
+        cause = (reason or "; ".join(result.not_run.values())).splitlines()[0]
+        log.warning("%s/%s: kept the existing output %s (computed with data) %s: %s",
+                    paper, name, out, keep, cause)
+        return "kept"
+    if data_key is not None:
+        complete = status == "ok" and not result.not_run
+        record["data"] = {"key": data_key, "lacking": lacking(data_key, complete, missed, ctx.data_root)}
     if kind == "model":
         save_model_file(out, {**record, **(output or {})})
     else:
-        result = output if isinstance(output, Result) else Result()
         record["metrics"] = flatten(result.metrics)
         record["notes"] = result.notes
         record["not_run_metrics"] = result.not_run

@@ -8,12 +8,16 @@ from snakemake.utils import validate
 
 SRC_DIR = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, SRC_DIR)  # the workflow also runs without `pip install -e .`
+from repalign.availability import step_datasets, workflow_key
 from repalign.config import validate_config
+from repalign.data.paths import require_data_root
 from repalign.experiments import ARTIFACTS, MODELS
 
 # Name every bad key first, then let snakemake's own validate() have its say.
 validate_config(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
 validate(config, schema="../schemas/config.schema.yaml")
+# A data_root (or $REPALIGN_DATA) that does not exist stops the run here, before any job.
+DATA_ROOT = require_data_root(config["data_root"])
 
 TIER = config["tier"]
 # Local multi-GPU runs (profiles/local-gpu) start each train/run job through gpu_slot.py,
@@ -58,15 +62,18 @@ def step_resources(table, key):
 
 
 def step_options():
-    """The options every train/run job passes to `python -m repalign`."""
-    opts = [
-        f"--tier {TIER}",
-        f"--device {config['device']}",
-        f"--seed {config['seed']}",
-        f"--missing-data {config['missing_data']}",
-    ]
+    """The options every train/run job passes to `python -m repalign` that shape its
+    results (a tracked parameter: changing one re-runs the jobs)."""
+    opts = [f"--tier {TIER}", f"--device {config['device']}", f"--seed {config['seed']}"]
     if config["n_seeds"] is not None:
         opts.append(f"--n-seeds {config['n_seeds']}")
+    return " ".join(opts)
+
+
+def data_options():
+    """Where and how jobs find data. An untracked parameter: pointing data_root elsewhere
+    re-runs nothing by itself; which jobs re-run when data appears is params.data_key's."""
+    opts = [f"--missing-data {config['missing_data']}"]
     if config["data_root"] is not None:
         opts.append(f"--data-root {shlex.quote(str(config['data_root']))}")
     if config["cache_dir"] is not None:
@@ -77,6 +84,26 @@ def step_options():
 
 
 STEP_OPTIONS = step_options()
+DATA_OPTIONS = data_options()
+
+
+def untracked(value):
+    """A params function that snakemake leaves out of its rerun check: it compares only
+    params not derived from a job's input (changes of those show in the input)."""
+    return lambda wildcards, input: value
+
+
+def data_key(kind):
+    """The step's data key (repalign.availability): it changes, and the job re-runs, only
+    when data that the step's last run lacked has appeared under the data root.
+    (A function of the wildcards only: snakemake ignores params derived from `output`.)"""
+    output_path = model_path if kind == "model" else result_path
+
+    def get(wildcards):
+        datasets = step_datasets(TARGETS, ARTIFACTS, kind, wildcards.paper, wildcards.name)
+        return workflow_key(output_path(wildcards.paper, wildcards.name), datasets, DATA_ROOT)
+
+    return get
 
 
 def needed_models(wildcards):

@@ -36,6 +36,28 @@ def resolve_cache_dir(configured: str | os.PathLike | None = None) -> Path:
     return _resolve(configured, CACHE_ENV, DEFAULT_CACHE_DIR)
 
 
+def require_data_root(configured: str | os.PathLike | None = None) -> Path:
+    """The data root as :func:`resolve_data_root`, which must exist when it was configured.
+
+    A ``data_root`` key or ``$REPALIGN_DATA`` naming a missing folder is a typo, not "no
+    data": it raises ``ConfigError`` naming the setting and the path, before anything runs.
+    The default ``./data`` may be absent (a fresh clone has no data; its steps are not_run).
+    """
+    from repalign.errors import ConfigError
+
+    root = resolve_data_root(configured)
+    if root.is_dir():
+        return root
+    if configured is not None and str(configured) != "":
+        setting = "config key 'data_root' (config/config.yaml or --config data_root=...)"
+    elif os.environ.get(DATA_ENV):
+        setting = f"environment variable {DATA_ENV}"
+    else:
+        return root
+    raise ConfigError(f"{setting} is {root}, which is not an existing folder. Fix the path, "
+                      f"or create the folder (mkdir -p {root}) if downloads should go there.")
+
+
 POINT_AT_LOCAL_COPY = (
     "To use a local copy, point the suite at the folder that holds it: "
     f"`--config data_root=PATH` or `{DATA_ENV}=PATH`."

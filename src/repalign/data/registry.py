@@ -31,6 +31,8 @@ class DatasetSpec:
     loader: ``loader(Request) -> ImageSplit | FolderSplit``; raises NotFound with the paths tried.
     torchvision_class: name in ``torchvision.datasets`` that can download it, or None.
     torchvision_dir: the folder that class creates under its root.
+    present_when: the layouts as file globs under the data root; the dataset is on disk when
+    every glob of one layout matches (a cheap check that reads nothing, see ``dataset_present``).
     """
 
     name: str
@@ -42,6 +44,7 @@ class DatasetSpec:
     split_aliases: dict = field(default_factory=dict)
     torchvision_class: str | None = None
     torchvision_dir: str | None = None
+    present_when: tuple[tuple[str, ...], ...] = ()
 
     def canonical_split(self, split: str) -> str:
         s = self.split_aliases.get(split, split)
@@ -60,6 +63,12 @@ def _torchvision_how(cls: str, folder: str, urls: str, plain: str) -> str:
 
 
 _IDX_FILES = "{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz"
+
+
+def _idx_layouts(*folders: str) -> tuple[tuple[str, ...], ...]:
+    """The four IDX files (gzipped or not) in each of ``folders``."""
+    return tuple(tuple(f"{folder}/{prefix}-{kind}-ubyte*" for prefix in ("train", "t10k")
+                       for kind in ("images-idx3", "labels-idx1")) for folder in folders)
 _TRAIN_TEST = ("train", "test")
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -75,6 +84,7 @@ DATASETS: dict[str, DatasetSpec] = {
             loader=load_idx_dataset,
             layouts=("mnist/{train,t10k}-*-ubyte[.gz]", "MNIST/raw/{train,t10k}-*-ubyte[.gz]"),
             torchvision_class="MNIST", torchvision_dir="MNIST",
+            present_when=_idx_layouts("mnist", "MNIST/raw"),
         ),
         DatasetSpec(
             name="fashion_mnist",
@@ -88,6 +98,7 @@ DATASETS: dict[str, DatasetSpec] = {
             loader=load_idx_dataset,
             layouts=("fashion-mnist/{train,t10k}-*-ubyte[.gz]", "FashionMNIST/raw/{train,t10k}-*-ubyte[.gz]"),
             torchvision_class="FashionMNIST", torchvision_dir="FashionMNIST",
+            present_when=_idx_layouts("fashion-mnist", "FashionMNIST/raw"),
         ),
         DatasetSpec(
             name="kmnist",
@@ -99,6 +110,7 @@ DATASETS: dict[str, DatasetSpec] = {
             loader=load_idx_dataset,
             layouts=("kmnist/{train,t10k}-*-ubyte[.gz]", "KMNIST/raw/{train,t10k}-*-ubyte[.gz]"),
             torchvision_class="KMNIST", torchvision_dir="KMNIST",
+            present_when=_idx_layouts("kmnist", "KMNIST/raw"),
         ),
         DatasetSpec(
             name="cifar10",
@@ -112,6 +124,9 @@ DATASETS: dict[str, DatasetSpec] = {
             loader=load_cifar,
             layouts=("cifar10-jpeg/{train,test}.zip", "cifar-10-batches-py/"),
             torchvision_class="CIFAR10", torchvision_dir="cifar-10-batches-py",
+            present_when=(("cifar10-jpeg/train.zip", "cifar10-jpeg/test.zip"),
+                          tuple(f"cifar-10-batches-py/{f}" for f in
+                                [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"])),
         ),
         DatasetSpec(
             name="cifar100",
@@ -125,6 +140,8 @@ DATASETS: dict[str, DatasetSpec] = {
             loader=load_cifar,
             layouts=("cifar-100-python/", "cifar100-jpeg/{train,test}.zip"),
             torchvision_class="CIFAR100", torchvision_dir="cifar-100-python",
+            present_when=(("cifar-100-python/train", "cifar-100-python/test", "cifar-100-python/meta"),
+                          ("cifar100-jpeg/train.zip", "cifar100-jpeg/test.zip")),
         ),
         DatasetSpec(
             name="office31",
@@ -137,6 +154,7 @@ DATASETS: dict[str, DatasetSpec] = {
                  + POINT_AT_LOCAL_COPY),
             loader=load_office31,
             layouts=("office31/<domain>/images/<class>/*.jpg",),
+            present_when=(tuple(f"office31/{d}/images/*" for d in ("amazon", "dslr", "webcam")),),
         ),
         DatasetSpec(
             name="imagenet",
@@ -150,6 +168,7 @@ DATASETS: dict[str, DatasetSpec] = {
                  + POINT_AT_LOCAL_COPY),
             loader=load_imagenet,
             layouts=("imagenet/{train,val}/<wnid>/*.JPEG",),
+            present_when=(("imagenet/train/*", "imagenet/val/*"),),
         ),
         DatasetSpec(
             name="tiny_imagenet",
@@ -160,6 +179,8 @@ DATASETS: dict[str, DatasetSpec] = {
                  "val/images/*.JPEG, val/val_annotations.txt}. " + POINT_AT_LOCAL_COPY),
             loader=load_tiny_imagenet,
             layouts=("tiny-imagenet-200/{train/<wnid>/images, val/images + val/val_annotations.txt}",),
+            present_when=(("tiny-imagenet-200/train/*", "tiny-imagenet-200/val/images",
+                           "tiny-imagenet-200/val/val_annotations.txt"),),
         ),
         DatasetSpec(
             name="ct_slice",
@@ -172,9 +193,20 @@ DATASETS: dict[str, DatasetSpec] = {
                  "DATA_ROOT/ct_slice/. " + POINT_AT_LOCAL_COPY),
             loader=load_ct_slice,
             layouts=("ct_slice/slice_localization_data.{csv,zip}",),
+            present_when=(("ct_slice/slice_localization_data.csv",), ("ct_slice/slice_localization_data.zip",)),
         ),
     ]
 }
+
+
+def dataset_present(name: str, root=None) -> bool:
+    """Whether one layout of dataset ``name`` is complete under ``root`` (globs only, nothing read).
+
+    The workflow uses it to notice data that appeared after a step ran without it.
+    """
+    root = resolve_data_root(root)
+    return any(all(next(root.glob(pattern), None) is not None for pattern in layout)
+               for layout in DATASETS[name].present_when)
 
 
 def _how_with_root(spec: DatasetSpec, root: Path) -> str:

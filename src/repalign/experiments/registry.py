@@ -67,8 +67,10 @@ class Context:
         """Load a trained model produced by another step (declared in ``needs``)."""
         from repalign.experiments.storage import load_model_file
 
-        if name not in self.inputs:
-            raise KeyError(f"{self.paper}/{self.name} did not declare model '{name}' in needs=")
+        if name not in self.inputs:  # the runner checks needs= first: this step loads an undeclared one
+            raise KeyError(f"{self.paper}/{self.name} loads model '{name}', which is not among its "
+                           f"inputs ({', '.join(self.inputs) or 'none'}): list it in the step's needs= "
+                           f"and pass --input {name}=results/{self.paper}/models/{name}.pt")
         return load_model_file(self.inputs[name], self.device)
 
 
