@@ -1,0 +1,72 @@
+"""The networks of sharon2024 App. F.1 with their measurement layers.
+
+- PreAct ResNet-18 of width k: ``repalign.models.build('preact_resnet18', width=k)``; measured at
+  conv1, block1–block4 and the final FC (``logits``), the paper's six layers.
+- ResNet-50: kuangliu/pytorch-cifar's (torchvision's Bottleneck ResNet with the CIFAR 3×3
+  stride-1 stem and no max-pool, standard width); ``blocks`` other than (3, 4, 6, 3) shrink it
+  for the smoke tier only. Measured at conv1, the four stages and the FC.
+- ViT-B/16: torchvision's ``VisionTransformer`` (patch 16, 12 blocks, hidden 768, MLP 3072,
+  12 heads at the paper tier), trained from scratch on 32×32 inputs (the paper does not say it
+  resized CIFAR-10); smaller settings at the cheaper tiers. Measured at every encoder block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torchvision.models.resnet import Bottleneck, ResNet
+from torchvision.models.vision_transformer import VisionTransformer
+
+from repalign.models import build
+from repalign.models.measure import MeasurementLayer, declare_layers
+
+RESNET18_LAYERS = ("conv1", "block1", "block2", "block3", "block4", "fc")
+MODEL_LAYER = {"fc": "logits"}  # our layer name -> repalign.models measurement layer
+
+
+@dataclass(frozen=True)
+class VitShape:
+    patch: int = 16
+    layers: int = 12
+    heads: int = 12
+    hidden: int = 768
+    mlp: int = 3072
+
+
+def resnet50_cifar(n_classes: int, blocks: tuple[int, ...] = (3, 4, 6, 3)) -> nn.Module:
+    model = ResNet(Bottleneck, list(blocks), num_classes=n_classes)
+    model.conv1 = nn.Conv2d(3, 64, 3, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+    return declare_layers(model, [MeasurementLayer("conv1", "conv1")] + [
+        MeasurementLayer(f"block{i}", f"layer{i}") for i in range(1, 5)] + [MeasurementLayer("logits", "fc")])
+
+
+def vit(n_classes: int, shape: VitShape, image_size: int = 32) -> nn.Module:
+    model = VisionTransformer(image_size=image_size, patch_size=shape.patch, num_layers=shape.layers,
+                              num_heads=shape.heads, hidden_dim=shape.hidden, mlp_dim=shape.mlp,
+                              num_classes=n_classes)
+    return declare_layers(model, [MeasurementLayer(f"enc{i + 1}", f"encoder.layers.encoder_layer_{i}")
+                                  for i in range(shape.layers)])
+
+
+def make_network(arch: str, n_classes: int, *, seed: int, width: int | None = None,
+                 resnet50_blocks: tuple[int, ...] = (3, 4, 6, 3), vit_shape: VitShape = VitShape()) -> nn.Module:
+    """``arch`` ('preact_resnet18', 'resnet50', 'vit_b16') initialised from ``seed`` (global RNG untouched)."""
+    if arch == "preact_resnet18":
+        return build("preact_resnet18", n_classes, seed=seed, width=width)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if arch == "resnet50":
+            return resnet50_cifar(n_classes, resnet50_blocks)
+        if arch == "vit_b16":
+            return vit(n_classes, vit_shape)
+    raise ValueError(f"unknown sharon2024 architecture '{arch}'; choose preact_resnet18, resnet50 or vit_b16")
+
+
+def measured_layers(arch: str, vit_shape: VitShape) -> tuple[str, ...]:
+    """Our layer names for ``arch``: the ResNets' six, or the ViT's encoder blocks."""
+    if arch == "vit_b16":
+        return tuple(f"enc{i + 1}" for i in range(vit_shape.layers))
+    return RESNET18_LAYERS
