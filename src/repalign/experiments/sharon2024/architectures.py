@@ -3,8 +3,8 @@
 - PreAct ResNet-18 of width k: ``repalign.models.build('preact_resnet18', width=k)``; measured at
   conv1, block1–block4 and the final FC (``logits``), the paper's six layers.
 - ResNet-50: kuangliu/pytorch-cifar's (torchvision's Bottleneck ResNet with the CIFAR 3×3
-  stride-1 stem and no max-pool, standard width); ``blocks`` other than (3, 4, 6, 3) shrink it
-  for the smoke tier only. Measured at conv1, the four stages and the FC.
+  stride-1 stem and no max-pool, standard width 64); other ``blocks`` and ``width`` shrink it
+  for the cheaper tiers only. Measured at conv1, the four stages and the FC.
 - ViT-B/16: torchvision's ``VisionTransformer`` (patch 16, 12 blocks, hidden 768, MLP 3072,
   12 heads at the paper tier), trained from scratch on 32×32 inputs (the paper does not say it
   resized CIFAR-10); smaller settings at the cheaper tiers. Measured at every encoder block.
@@ -35,10 +35,17 @@ class VitShape:
     mlp: int = 3072
 
 
-def resnet50_cifar(n_classes: int, blocks: tuple[int, ...] = (3, 4, 6, 3)) -> nn.Module:
-    model = ResNet(Bottleneck, list(blocks), num_classes=n_classes)
-    model.conv1 = nn.Conv2d(3, 64, 3, padding=1, bias=False)
+def resnet50_cifar(n_classes: int, blocks: tuple[int, ...] = (3, 4, 6, 3), width: int = 64) -> nn.Module:
+    """kuangliu's CIFAR ResNet-50: 3×3 stem of ``width`` channels, Bottleneck stages of planes
+    width·(1, 2, 4, 8) (×4 out) at strides 1, 2, 2, 2, average pool, linear (``width`` 64 standard)."""
+    model = ResNet(Bottleneck, [1, 1, 1, 1], num_classes=n_classes)  # torchvision's pieces, rebuilt below
+    model.conv1 = nn.Conv2d(3, width, 3, padding=1, bias=False)
+    model.bn1 = nn.BatchNorm2d(width)
     model.maxpool = nn.Identity()
+    model.inplanes = width
+    for i, (n_blocks, stride) in enumerate(zip(blocks, (1, 2, 2, 2)), 1):
+        setattr(model, f"layer{i}", model._make_layer(Bottleneck, width * 2 ** (i - 1), n_blocks, stride=stride))
+    model.fc = nn.Linear(width * 8 * Bottleneck.expansion, n_classes)
     return declare_layers(model, [MeasurementLayer("conv1", "conv1")] + [
         MeasurementLayer(f"block{i}", f"layer{i}") for i in range(1, 5)] + [MeasurementLayer("logits", "fc")])
 
@@ -52,14 +59,15 @@ def vit(n_classes: int, shape: VitShape, image_size: int = 32) -> nn.Module:
 
 
 def make_network(arch: str, n_classes: int, *, seed: int, width: int | None = None,
-                 resnet50_blocks: tuple[int, ...] = (3, 4, 6, 3), vit_shape: VitShape = VitShape()) -> nn.Module:
+                 resnet50_blocks: tuple[int, ...] = (3, 4, 6, 3), resnet50_width: int = 64,
+                 vit_shape: VitShape = VitShape()) -> nn.Module:
     """``arch`` ('preact_resnet18', 'resnet50', 'vit_b16') initialised from ``seed`` (global RNG untouched)."""
     if arch == "preact_resnet18":
         return build("preact_resnet18", n_classes, seed=seed, width=width)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if arch == "resnet50":
-            return resnet50_cifar(n_classes, resnet50_blocks)
+            return resnet50_cifar(n_classes, resnet50_blocks, resnet50_width)
         if arch == "vit_b16":
             return vit(n_classes, vit_shape)
     raise ValueError(f"unknown sharon2024 architecture '{arch}'; choose preact_resnet18, resnet50 or vit_b16")

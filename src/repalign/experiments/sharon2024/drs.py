@@ -103,7 +103,8 @@ def run_drs(payload: dict, s: DrsSettings, device: torch.device, seed: int) -> d
     inputs = prepare(train_x[picks.reshape(-1)], norm, precision_policy(device, "fp32"))
     planes = triplet_planes(inputs.reshape(s.planes, 3, *inputs.shape[1:]), resolution=s.resolution)
     net = make_network(spec.arch, data["n_classes"], seed=seed, width=payload["width"],
-                       resnet50_blocks=run_settings.resnet50_blocks, vit_shape=run_settings.vit_shape).to(device)
+                       resnet50_blocks=run_settings.resnet50_blocks,
+                       resnet50_width=run_settings.resnet50_width, vit_shape=run_settings.vit_shape).to(device)
     epochs = sorted(payload["drs_states"])
     errors, preds = [], {layer: [] for layer in layers}
     for i, epoch in enumerate(epochs):

@@ -29,7 +29,8 @@ from repalign.experiments.registry import Context, Resources, Tiered, model
 from repalign.experiments.sharon2024.architectures import MODEL_LAYER, VitShape, make_network, measured_layers
 from repalign.experiments.sharon2024.cka_store import batch_triangle, unit
 from repalign.models import measure
-from repalign.train import EpochHook, ImageTraining, Normalization, OptimConfig, epoch_grid, evaluate_images, train_images
+from repalign.train import (EpochHook, ImageTraining, Normalization, OptimConfig, epoch_grid, evaluate_images,
+                            train_images)
 from repalign.train.images import prepare
 from repalign.train.precision import precision_policy
 
@@ -86,6 +87,7 @@ class RunSettings:
     drs_points: int
     batch_size: int = 128
     resnet50_blocks: tuple[int, ...] = (3, 4, 6, 3)
+    resnet50_width: int = 64
     vit_shape: VitShape = field(default_factory=VitShape)
     compile: bool = False
     n_runs: int = 1
@@ -93,10 +95,10 @@ class RunSettings:
 
 SETTINGS = Tiered(
     smoke=RunSettings(width_scale=1 / 16, n_train=200, n_test=200, epochs=3, grid_points=4, probe_batches=2,
-                      probe_batch_size=20, drs_points=3, batch_size=50, resnet50_blocks=(1, 1, 1, 1),
+                      probe_batch_size=20, drs_points=3, batch_size=50, resnet50_blocks=(1, 1, 1, 1), resnet50_width=4,
                       vit_shape=VitShape(patch=8, layers=2, heads=2, hidden=16, mlp=32)),
     quick=RunSettings(width_scale=0.5, n_train=10_000, n_test=10_000, epochs=300, grid_points=40,
-                      probe_batches=4, probe_batch_size=512, drs_points=8, batch_size=128,
+                      probe_batches=4, probe_batch_size=512, drs_points=8, batch_size=128, resnet50_width=32,
                       vit_shape=VitShape(patch=4, layers=6, heads=4, hidden=192, mlp=384)),
     paper=RunSettings(width_scale=1.0, n_train=None, n_test=None, epochs=4000, grid_points=300, probe_batches=4,
                       probe_batch_size=512, drs_points=60, batch_size=128),
@@ -195,8 +197,9 @@ def train_run(ctx: Context, prefix: str, spec: RunSpec) -> dict:
     data = load_run_data(ctx, spec, s)
     width = run_width(spec, s)
     seed = ctx.seeds[0]
-    net = make_network(spec.arch, data.n_classes, seed=seed, width=width, resnet50_blocks=s.resnet50_blocks,
-                       vit_shape=s.vit_shape).to(ctx.device)
+    shape = {"width": width, "resnet50_blocks": s.resnet50_blocks, "resnet50_width": s.resnet50_width,
+             "vit_shape": s.vit_shape}
+    net = make_network(spec.arch, data.n_classes, seed=seed, **shape).to(ctx.device)
     layers = measured_layers(spec.arch, s.vit_shape)
     grid = epoch_grid("log", s.epochs, min(s.grid_points, s.epochs + 1))
     drs_epochs = set(epoch_grid("log", s.epochs, min(s.drs_points, s.epochs + 1))) if spec.drs else set()
@@ -225,8 +228,7 @@ def train_run(ctx: Context, prefix: str, spec: RunSpec) -> dict:
                                f"wd {spec.optim.weight_decay}, {s.epochs} epochs, CKA grid {len(grid)} log epochs"],
     }
     if spec.other_init:
-        other = make_network(spec.arch, data.n_classes, seed=seed + OTHER_INIT_OFFSET, width=width,
-                             resnet50_blocks=s.resnet50_blocks, vit_shape=s.vit_shape).to(ctx.device).eval()
+        other = make_network(spec.arch, data.n_classes, seed=seed + OTHER_INIT_OFFSET, **shape).to(ctx.device).eval()
         payload["other_init_vectors"] = meas.vectors(other)
     payload["drs_data"] = {"train_x": data.train_x.cpu(), "train_y": data.train_y.cpu(),
                            "test_x": data.test_x.cpu(), "test_y": data.test_y.cpu(),
