@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torchvision.models.resnet import Bottleneck, ResNet
-from torchvision.models.vision_transformer import VisionTransformer
 
 from repalign.models import build
 from repalign.models.measure import MeasurementLayer, declare_layers
@@ -38,6 +36,8 @@ class VitShape:
 def resnet50_cifar(n_classes: int, blocks: tuple[int, ...] = (3, 4, 6, 3), width: int = 64) -> nn.Module:
     """kuangliu's CIFAR ResNet-50: 3×3 stem of ``width`` channels, Bottleneck stages of planes
     width·(1, 2, 4, 8) (×4 out) at strides 1, 2, 2, 2, average pool, linear (``width`` 64 standard)."""
+    from torchvision.models.resnet import Bottleneck, ResNet  # heavy: only where a ResNet-50 is built
+
     model = ResNet(Bottleneck, [1, 1, 1, 1], num_classes=n_classes)  # torchvision's pieces, rebuilt below
     model.conv1 = nn.Conv2d(3, width, 3, padding=1, bias=False)
     model.bn1 = nn.BatchNorm2d(width)
@@ -51,6 +51,8 @@ def resnet50_cifar(n_classes: int, blocks: tuple[int, ...] = (3, 4, 6, 3), width
 
 
 def vit(n_classes: int, shape: VitShape, image_size: int = 32) -> nn.Module:
+    from torchvision.models.vision_transformer import VisionTransformer  # heavy: only where a ViT is built
+
     model = VisionTransformer(image_size=image_size, patch_size=shape.patch, num_layers=shape.layers,
                               num_heads=shape.heads, hidden_dim=shape.hidden, mlp_dim=shape.mlp,
                               num_classes=n_classes)
