@@ -128,7 +128,6 @@ def balanced_order(y: torch.Tensor, n: int, n_classes: int) -> torch.Tensor:
 class RunData:
     train_x: torch.Tensor
     train_y: torch.Tensor       # the labels trained on (noisy)
-    clean_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
     probe_x: torch.Tensor       # uint8, in batch order
@@ -154,8 +153,9 @@ def load_run_data(ctx: Context, spec: RunSpec, s: RunSettings) -> RunData:
     probe = test.x[balanced_order(test.y, n_probe, n_classes).to(test.x.device)]
     notes = [f"{spec.dataset} train: {train.source} ({train.n} examples, {100 * spec.noise:.0f}% incorrect labels, "
              f"relabelling seed {NOISE_SEED})", f"{spec.dataset} test: {test.n} examples for the error curve",
-             f"CKA probe: {s.probe_batches} class-balanced batches of {s.probe_batch_size} test images"]
-    return RunData(train.x, noisy.labels, train.y, test.x, test.y, probe, Normalization.of(train.x), n_classes, notes)
+             f"CKA probe: {s.probe_batches} class-balanced batches of {s.probe_batch_size} test images",
+             f"relabelling: {noisy.record()}"]
+    return RunData(train.x, noisy.labels, test.x, test.y, probe, Normalization.of(train.x), n_classes, notes)
 
 
 class Measurement:
