@@ -74,3 +74,40 @@ def test_drs_figures_record_probe_errors_and_drs(smoke):
     record, arrays = read_result(smoke / "fig6.json"), read_arrays(smoke / "fig6.json")
     assert arrays["noise20.probe_error"].shape == (3, 6)
     assert 0 <= record["metrics"]["noise20.drs.min"] <= record["metrics"]["noise20.drs.max"] <= 1
+
+
+def test_map_measured_during_training_equals_the_exact_map_from_kept_weights(smoke):
+    """Epochs whose weights the run kept (DRS epochs): minibatch_cka on their probe features = the stored map."""
+    from repalign.data.paths import resolve_cache_dir, resolve_data_root
+    from repalign.experiments.registry import Context
+    from repalign.experiments.sharon2024.architectures import make_network
+    from repalign.experiments.sharon2024.cka_store import cka_map
+    from repalign.experiments.sharon2024.runs import SETTINGS, load_run_data
+    from repalign.experiments.storage import load_model_file
+    from repalign.metrics import minibatch_cka
+    from repalign.models import measure
+    from repalign.train.images import prepare
+    from repalign.train.precision import precision_policy
+
+    payload = load_model_file(smoke / "models" / "run_noise0.pt", torch.device("cpu"))
+    s = SETTINGS.smoke
+    ctx = Context(paper="sharon2024", name="run_noise0", tier="smoke", settings=s, device=torch.device("cpu"),
+                  seeds=[0], data_root=resolve_data_root(None), cache_dir=resolve_cache_dir(None))
+    data = load_run_data(ctx, payload["spec"], s)
+    net = make_network("preact_resnet18", 10, seed=0, width=payload["width"]).eval()
+    x = prepare(data.probe_x, data.normalization, precision_policy("cpu", "fp32"))
+    feats = {}
+    for epoch, state in payload["drs_states"].items():
+        net.load_state_dict(state)
+        with torch.no_grad():
+            feats[epoch] = measure(net, x, ["conv1", "block4"])
+    grid = list(payload["grid"])
+    epochs = sorted(feats)
+    assert len(epochs) >= 2 and epochs[0] == 0
+    for layer in ("conv1", "block4"):
+        stored = cka_map(payload["vectors"][layer])
+        for a in epochs:
+            for b in epochs:
+                exact = float(minibatch_cka(feats[a][layer], feats[b][layer], batch_size=s.probe_batch_size,
+                                            n_batches=s.probe_batches))
+                assert abs(float(stored[grid.index(a), grid.index(b)]) - exact) <= 1e-4, (layer, a, b)
