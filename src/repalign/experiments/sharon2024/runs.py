@@ -97,7 +97,7 @@ SETTINGS = Tiered(
     smoke=RunSettings(width_scale=1 / 16, n_train=200, n_test=200, epochs=3, grid_points=4, probe_batches=2,
                       probe_batch_size=20, drs_points=3, batch_size=50, resnet50_blocks=(1, 1, 1, 1), resnet50_width=4,
                       vit_shape=VitShape(patch=8, layers=2, heads=2, hidden=16, mlp=32)),
-    quick=RunSettings(width_scale=0.5, n_train=10_000, n_test=10_000, epochs=300, grid_points=40,
+    quick=RunSettings(width_scale=0.5, n_train=10_000, n_test=10_000, epochs=600, grid_points=48,
                       probe_batches=4, probe_batch_size=512, drs_points=8, batch_size=128, resnet50_width=32,
                       vit_shape=VitShape(patch=4, layers=6, heads=4, hidden=192, mlp=384)),
     paper=RunSettings(width_scale=1.0, n_train=None, n_test=None, epochs=4000, grid_points=300, probe_batches=4,
