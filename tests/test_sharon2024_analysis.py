@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from repalign.experiments.sharon2024.analysis import block_contrast, dd_bump, named_epochs, transitions
-from repalign.experiments.sharon2024.drs import drs_matrix, nearest
+from repalign.experiments.sharon2024.analysis import block_contrast, dd_bump, named_epochs, nearest, transitions
+from repalign.experiments.sharon2024.drs import drs_matrix
 from repalign.experiments.sharon2024.runs import balanced_order
 from repalign.metrics import drs
 
@@ -62,3 +62,30 @@ def test_probe_batches_are_class_balanced():
         assert torch.bincount(shuffled_y[batch], minlength=10).tolist() == [2] * 10
     with pytest.raises(ValueError, match="per class"):
         balanced_order(y, 200, 10)
+
+
+def test_named_epochs_come_from_the_dense_error_grid_and_map_to_the_nearest_cka_epoch():
+    from repalign.experiments.sharon2024.analysis import run_metrics
+    from repalign.experiments.sharon2024.cka_store import epoch_vector
+    from repalign.results import Result
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    cka_grid = np.array([0, 2, 8])
+    feats = [base + s * torch.randn(8, 5, generator=g, dtype=torch.float64) for s in (0.0, 0.5, 3.0)]
+    error_grid = np.arange(9)
+    test_error = np.array([90, 60, 50, 40, 30, 45, 50, 40, 35.0])   # minimum at epoch 4, bump to 50
+    train_error = np.array([90, 60, 50, 40, 30, 10, 0.2, 0.0, 0.0])  # fits at epoch 6
+    payload = {"prefix": "r", "grid": cka_grid, "error_grid": error_grid, "train_error": train_error,
+               "test_error": test_error, "vectors": {"conv1": torch.stack([epoch_vector(f, 2, 4) for f in feats])},
+               "epochs": 8, "n_train": 10, "wall_s": 1.0, "measure_s": 0.5, "images_per_s": 1.0, "cka_bytes": 0,
+               "notes": []}
+    result = Result()
+    run_metrics(payload, result)
+    m = result.metrics
+    assert m["r.perfect_fit_epoch"] == 6 and m["r.early_stop_epoch"] == 4
+    assert m["r.test_error.dd_bump"] == 20.0
+    # early stop (epoch 4) is nearest CKA epoch 2 on the log axis, perfect fit (6) nearest 8
+    assert m["r.cka.conv1.early_stop_vs_init"] == pytest.approx(result.arrays["r.cka.conv1"][1, 0])
+    assert m["r.cka.conv1.max_vs_init_after_perfect_fit"] == pytest.approx(result.arrays["r.cka.conv1"][2, 0])
+    assert result.arrays["r.named"].tolist() == [0, 4, 6, 8]

@@ -36,12 +36,12 @@ def _layers(arrays, prefix, kind="cka"):
 
 
 def _errors(ax, arrays, prefix):
-    grid = np.maximum(arrays[f"{prefix}.grid"], 0.5)
+    grid = np.maximum(arrays[f"{prefix}.error_grid"], 0.5)
     ax.semilogx(grid, arrays[f"{prefix}.train_error"], "o-", ms=3, label="train (trained labels)")
     ax.semilogx(grid, arrays[f"{prefix}.test_error"], "s-", ms=3, label="test")
     for name, idx, style in zip(NAMED[1:3], arrays[f"{prefix}.named"][1:3], ("--", ":")):
         if idx >= 0:
-            epoch = int(arrays[f"{prefix}.grid"][idx])
+            epoch = int(arrays[f"{prefix}.error_grid"][idx])
             ax.axvline(grid[idx], color="k", ls=style, lw=0.8, label=f"{name} (epoch {epoch})")
     ax.set(xlabel="epoch (0 at 0.5)", ylabel="error (%)", title=f"{prefix}: errors")
     ax.legend(fontsize=6)

@@ -1,12 +1,13 @@
 """Metrics of one run from its stored payload (the conventions in the sharon2024 block of
 paper_targets.yaml): named epochs, the double-descent bump, and the per-layer CKA-map summaries.
 
-Named epochs are grid indices: ``init`` (0), ``perfect_fit`` (first grid epoch with training
-error below ``PERFECT_FIT_ERROR`` percent), ``early_stop`` (lowest test error among epochs
-1 … perfect_fit, or 1 … last when the run never fits), ``final`` (last). Similarity-block
-boundaries on a map M: between grid epochs i and i+1 (i ≥ 1) where the consecutive-epoch CKA
-M[i, i+1] is a local minimum and its distance from 1 exceeds ``TRANSITION_FACTOR`` times the
-median distance.
+Named epochs are found on the error curve's grid (every epoch by default): ``init`` (0),
+``perfect_fit`` (first grid epoch with training error below ``PERFECT_FIT_ERROR`` percent),
+``early_stop`` (lowest test error among epochs 1 … perfect_fit, or 1 … last when the run never
+fits), ``final`` (last); on a CKA map they are the nearest CKA-grid epochs on the log(1 + epoch)
+axis (``nearest``). Similarity-block boundaries on a map M: between grid epochs i and i+1 (i ≥
+1) where the consecutive-epoch CKA M[i, i+1] is a local minimum and its distance from 1 exceeds
+``TRANSITION_FACTOR`` times the median distance.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ def named_epochs(train_error: np.ndarray, test_error: np.ndarray) -> dict[str, i
     stop = (perfect if perfect is not None else len(test_error) - 1) + 1
     early = 1 + int(np.argmin(test_error[1:stop])) if stop > 1 else 0
     return {"init": 0, "early_stop": early, "perfect_fit": perfect, "final": len(test_error) - 1}
+
+
+def nearest(grid: np.ndarray, epoch: int) -> int:
+    """Index of the grid epoch nearest ``epoch`` on the log(1 + epoch) axis."""
+    return int(np.argmin(np.abs(np.log1p(grid) - np.log1p(epoch))))
 
 
 def dd_bump(test_error: np.ndarray, early_stop: int) -> tuple[float, float]:
@@ -71,18 +77,20 @@ def run_metrics(payload: dict, result: Result) -> dict:
     """Write ``<prefix>.*`` metrics and arrays of one run into ``result``; returns its maps and epochs."""
     p, m, arrays = payload["prefix"], result.metrics, result.arrays
     train_error, test_error, grid = payload["train_error"], payload["test_error"], payload["grid"]
-    epochs = named_epochs(train_error, test_error)
-    bump, peak = dd_bump(test_error, epochs["early_stop"])
+    error_grid = payload["error_grid"]
+    on_errors = named_epochs(train_error, test_error)  # indices into error_grid
+    epochs = {name: None if i is None else nearest(grid, int(error_grid[i])) for name, i in on_errors.items()}
+    bump, peak = dd_bump(test_error, on_errors["early_stop"])
     m.update({f"{p}.test_error.dd_bump": bump, f"{p}.test_error.peak": peak,
               f"{p}.test_error.final": float(test_error[-1]), f"{p}.test_error.min": float(test_error[1:].min()),
               f"{p}.train_error.final": float(train_error[-1]),
-              f"{p}.early_stop_epoch": int(grid[epochs["early_stop"]])})
+              f"{p}.early_stop_epoch": int(error_grid[on_errors["early_stop"]])})
     pf = epochs["perfect_fit"]
     unfit = f"{p} never reached training error < {PERFECT_FIT_ERROR}% within {payload['epochs']} epochs"
     if pf is None:
         result.not_run[f"{p}.perfect_fit_epoch"] = unfit
     else:
-        m[f"{p}.perfect_fit_epoch"] = int(grid[pf])
+        m[f"{p}.perfect_fit_epoch"] = int(error_grid[on_errors["perfect_fit"]])
     maps = layer_maps(payload)
     n_trans = {}
     for layer, cka in maps.items():
@@ -107,9 +115,9 @@ def run_metrics(payload: dict, result: Result) -> dict:
         else:
             result.not_run[f"{key}.last_block_vs_rest"] = f"{p}: no similarity-block boundary found in {layer}"
         arrays[key] = cka.astype(np.float32)
-    arrays.update({f"{p}.grid": grid, f"{p}.train_error": train_error, f"{p}.test_error": test_error,
-                   f"{p}.named": np.array([epochs["init"], epochs["early_stop"], -1 if pf is None else pf,
-                                           epochs["final"]])})
+    arrays.update({f"{p}.grid": grid, f"{p}.error_grid": error_grid, f"{p}.train_error": train_error,
+                   f"{p}.test_error": test_error,
+                   f"{p}.named": np.array([-1 if on_errors[n] is None else on_errors[n] for n in on_errors])})
     result.notes += payload["notes"] + [
         f"{p}: trained {payload['epochs']} epochs on {payload['n_train']} images in {payload['wall_s']:.1f} s "
         f"({payload['images_per_s']:.0f} images/s excluding {payload['measure_s']:.1f} s of measurement); "

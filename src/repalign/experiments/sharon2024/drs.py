@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from repalign.experiments.sharon2024.analysis import dd_bump, named_epochs
+from repalign.experiments.sharon2024.analysis import dd_bump, named_epochs, nearest
 from repalign.experiments.sharon2024.architectures import MODEL_LAYER, make_network
 from repalign.experiments.sharon2024.runs import DATA_SEED
 from repalign.metrics import triplet_planes
@@ -127,14 +127,9 @@ def run_drs(payload: dict, s: DrsSettings, device: torch.device, seed: int) -> d
             "n_points": int(planes.shape[0] * planes.shape[1])}
 
 
-def nearest(grid: np.ndarray, epoch: int) -> int:
-    """Index of the DRS epoch nearest ``epoch`` on the log(1 + epoch) axis."""
-    return int(np.argmin(np.abs(np.log1p(grid) - np.log1p(epoch))))
-
-
 def drs_metrics(payload: dict, out: dict, result: Result) -> None:
     """``<prefix>.drs.<layer>.<a>_vs_<b>``, ``mean_local_drs``, ``drs.min/max``, ``probe_dd_bump`` and arrays."""
-    p, grid, m = payload["prefix"], payload["grid"], result.metrics
+    p, grid, m = payload["prefix"], payload["error_grid"], result.metrics
     named = named_epochs(payload["train_error"], payload["test_error"])
     epochs = out["epochs"]
     at = {name: nearest(epochs, int(grid[i])) for name, i in named.items() if i is not None}

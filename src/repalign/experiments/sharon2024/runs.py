@@ -7,7 +7,8 @@ grid (epoch 0 = initialisation, ``repalign.train.EpochHook``):
 
 - per layer, the probe-set minibatch-CKA vector (``cka_store``: 4 class-balanced batches of 512
   test images at the paper tier) — all that the E×E map needs, no features, no checkpoints;
-- train error (on the labels trained on, noisy ones included) and test error, in percent;
+- train error (on the labels trained on, noisy ones included) and test error, in percent, on a
+  denser error grid (every epoch by default) that contains the CKA grid;
 - model weights only at the sparse DRS epochs of runs that feed a DRS figure.
 
 Runs that the paper does not fully specify: SGD + momentum uses lr 0.01 and momentum 0.9, and
@@ -26,6 +27,7 @@ from repalign.data import load_dataset
 from repalign.data.labels import relabel
 from repalign.data.splits import class_subset
 from repalign.experiments.registry import Context, Resources, Tiered, model
+from repalign.experiments.sharon2024.analysis import nearest
 from repalign.experiments.sharon2024.architectures import MODEL_LAYER, VitShape, make_network, measured_layers
 from repalign.experiments.sharon2024.cka_store import batch_triangle, unit
 from repalign.models import measure
@@ -75,7 +77,8 @@ RUNS = {
 class RunSettings:
     """One tier of every run. ``width_scale`` multiplies the paper's k (at least 2);
     ``n_train``/``n_test``: class-balanced subsets (None: all); ``grid_points``: log epoch grid
-    size; ``drs_points``: log grid of the DRS weight snapshots (⊂ the CKA grid)."""
+    size; ``error_points``: log grid of the error curve (None: every epoch; always ⊇ the CKA
+    grid); ``drs_points``: log grid of the DRS weight snapshots (⊂ the CKA grid)."""
 
     width_scale: float
     n_train: int | None
@@ -86,6 +89,7 @@ class RunSettings:
     probe_batch_size: int
     drs_points: int
     batch_size: int = 128
+    error_points: int | None = None
     resnet50_blocks: tuple[int, ...] = (3, 4, 6, 3)
     resnet50_width: int = 64
     vit_shape: VitShape = field(default_factory=VitShape)
@@ -99,6 +103,7 @@ SETTINGS = Tiered(
                       vit_shape=VitShape(patch=8, layers=2, heads=2, hidden=16, mlp=32)),
     quick=RunSettings(width_scale=0.5, n_train=10_000, n_test=10_000, epochs=600, grid_points=48,
                       probe_batches=4, probe_batch_size=512, drs_points=8, batch_size=128, resnet50_width=32,
+                      error_points=200,
                       vit_shape=VitShape(patch=4, layers=6, heads=4, hidden=192, mlp=384)),
     paper=RunSettings(width_scale=1.0, n_train=None, n_test=None, epochs=4000, grid_points=300, probe_batches=4,
                       probe_batch_size=512, drs_points=60, batch_size=128),
@@ -159,10 +164,12 @@ def load_run_data(ctx: Context, spec: RunSpec, s: RunSettings) -> RunData:
 
 
 class Measurement:
-    """What the EpochHook keeps at one epoch: per-layer CKA vectors, errors, DRS weights."""
+    """What the EpochHook keeps at one epoch: errors, and on the CKA grid per-layer CKA vectors and DRS weights."""
 
-    def __init__(self, data: RunData, layers: tuple[str, ...], s: RunSettings, drs_epochs: set[int]):
-        self.data, self.layers, self.s, self.drs_epochs = data, layers, s, drs_epochs
+    def __init__(self, data: RunData, layers: tuple[str, ...], s: RunSettings, cka_epochs: set[int],
+                 drs_epochs: set[int]):
+        self.data, self.layers, self.s = data, layers, s
+        self.cka_epochs, self.drs_epochs = cka_epochs, drs_epochs
         self.seconds = 0.0
 
     def vectors(self, net: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -183,8 +190,9 @@ class Measurement:
         d = self.data
         train = evaluate_images(net, d.train_x, d.train_y, normalization=d.normalization)
         test = evaluate_images(net, d.test_x, d.test_y, normalization=d.normalization)
-        record = {"vectors": self.vectors(net), "train_error": 100.0 - float(train["accuracy"][0]),
-                  "test_error": 100.0 - float(test["accuracy"][0])}
+        record = {"train_error": 100.0 - float(train["accuracy"][0]), "test_error": 100.0 - float(test["accuracy"][0])}
+        if epoch in self.cka_epochs:
+            record["vectors"] = self.vectors(net)
         if epoch in self.drs_epochs:
             record["state"] = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         self.seconds += time.perf_counter() - start
@@ -203,20 +211,24 @@ def train_run(ctx: Context, prefix: str, spec: RunSpec) -> dict:
     layers = measured_layers(spec.arch, s.vit_shape)
     grid = epoch_grid("log", s.epochs, min(s.grid_points, s.epochs + 1))
     drs_epochs = set(epoch_grid("log", s.epochs, min(s.drs_points, s.epochs + 1))) if spec.drs else set()
-    drs_epochs = {min(grid, key=lambda g: abs(np.log1p(g) - np.log1p(e))) for e in drs_epochs}
-    meas = Measurement(data, layers, s, drs_epochs)
+    drs_epochs = {grid[nearest(np.array(grid), e)] for e in drs_epochs}  # on the CKA grid
+    last = s.epochs
+    errors_at = range(last + 1) if s.error_points is None else epoch_grid("log", last, min(s.error_points, last + 1))
+    error_grid = sorted(set(errors_at) | set(grid))
+    meas = Measurement(data, layers, s, set(grid), drs_epochs)
     cfg = ImageTraining(epochs=s.epochs, batch_size=s.batch_size, optim=spec.optim, compile=s.compile)
     steps_per_epoch = -(-data.train_x.shape[0] // s.batch_size)
-    hook = EpochHook(grid, steps_per_epoch, meas)
+    hook = EpochHook(error_grid, steps_per_epoch, meas)
     start = time.perf_counter()
     train_images(net, data.train_x, data.train_y, cfg, normalization=data.normalization, seed=seed,
                  checkpoint=ctx.checkpoint, callbacks=[hook], desc=f"{PAPER}/{prefix}")
     wall = time.perf_counter() - start
-    records = [hook.records[e] for e in grid]
-    vectors = {layer: torch.stack([r["vectors"][layer] for r in records]) for layer in layers}
+    vectors = {layer: torch.stack([hook.records[e]["vectors"][layer] for e in grid]) for layer in layers}
+    records = [hook.records[e] for e in error_grid]
     payload = {
         "prefix": prefix, "spec": spec, "settings": s, "width": width, "layers": layers, "grid": np.array(grid),
-        "vectors": vectors, "train_error": np.array([r["train_error"] for r in records]),
+        "error_grid": np.array(error_grid), "vectors": vectors,
+        "train_error": np.array([r["train_error"] for r in records]),
         "test_error": np.array([r["test_error"] for r in records]),
         "drs_states": {e: hook.records[e]["state"] for e in sorted(drs_epochs)},
         "n_train": int(data.train_x.shape[0]), "epochs": s.epochs, "wall_s": wall,
@@ -225,7 +237,8 @@ def train_run(ctx: Context, prefix: str, spec: RunSpec) -> dict:
         "cka_bytes": int(sum(v.numel() * v.element_size() for v in vectors.values())),
         "notes": data.notes + [f"{prefix}: {spec.arch}" + (f" k={width}" if width else "") +
                                f", {spec.optim.name} lr {spec.optim.lr} momentum {spec.optim.momentum} "
-                               f"wd {spec.optim.weight_decay}, {s.epochs} epochs, CKA grid {len(grid)} log epochs"],
+                               f"wd {spec.optim.weight_decay}, {s.epochs} epochs, CKA grid {len(grid)} log epochs, "
+                               f"errors at {len(error_grid)} epochs"],
     }
     if spec.other_init:
         other = make_network(spec.arch, data.n_classes, seed=seed + OTHER_INIT_OFFSET, **shape).to(ctx.device).eval()
