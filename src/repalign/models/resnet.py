@@ -85,5 +85,7 @@ def resnet18(n_classes: int, *, width: int = 64, in_channels: int = 3) -> nn.Seq
     return _cifar_resnet(BasicBlock, (2, 2, 2, 2), n_classes, width, in_channels)
 
 
-def resnet50(n_classes: int, *, width: int = 64, in_channels: int = 3) -> nn.Sequential:
-    return _cifar_resnet(Bottleneck, (3, 4, 6, 3), n_classes, width, in_channels)
+def resnet50(n_classes: int, *, width: int = 64, in_channels: int = 3,
+             blocks: tuple[int, ...] = (3, 4, 6, 3)) -> nn.Sequential:
+    """``blocks`` per stage (3, 4, 6, 3 standard) shrinks it for cheap tiers and tests."""
+    return _cifar_resnet(Bottleneck, tuple(blocks), n_classes, width, in_channels)
