@@ -102,7 +102,7 @@ def leading_angles(lam: float, n: int, repetitions: int, generator: torch.Genera
         w = torch.randn(n, 2, generator=generator, dtype=torch.float64) * scale
         _, vecs = eigenbasis(w.T @ w / n)
         v = vecs[:, 0]
-        angles.append(float(np.arctan(v[0] / v[1])))  # the sign of an eigenvector is arbitrary
+        angles.append(float(torch.atan(v[0] / v[1])))  # the sign of an eigenvector is arbitrary
     return np.array(angles)
 
 

@@ -128,6 +128,11 @@ CNN = Tiered(smoke=CnnSettings(n_examples=64, epochs=(1, 2), filters=32, n_cov=6
 LABELS = ("random_labels", "real_labels")
 
 
+def snapshot_filters(epoch: int, net: nn.Module) -> torch.Tensor:
+    """A copy of conv1's filters (a view of the live weight would change with training)."""
+    return filter_matrix(net.conv1).cpu().clone()
+
+
 @model(PAPER, "cnn_filters", settings=CNN, resources=RESOURCES)
 def cnn_filters(ctx: Context) -> dict:
     s: CnnSettings = ctx.settings
@@ -141,7 +146,7 @@ def cnn_filters(ctx: Context) -> dict:
         y = random_labels(x.shape[0], 10, seed, ctx.device) if labels == "random_labels" else true
         net = make_model("simple_cnn", 10, seed, 1.0, ctx.device, n_conv=1, filters=s.filters, units=s.units)
         steps_per_epoch = -(-x.shape[0] // 256)
-        hook = EpochHook(grid, steps_per_epoch, lambda epoch, m: filter_matrix(m.conv1).cpu())
+        hook = EpochHook(grid, steps_per_epoch, snapshot_filters)
         fit(net, x, y, steps_per_epoch * s.epochs[-1], s.lr, seed=seed, callbacks=[hook],
             desc=f"{PAPER}/cnn_filters {labels}")
         runs[labels] = {e: hook.records[e] for e in grid}
