@@ -104,3 +104,32 @@ def _table(record, arrays):
 
 for _name in TABLES:
     plotter(PAPER, _name)(_table)
+
+
+def _curves(ax, arrays, prefix, title):
+    steps = arrays["steps"]
+    for key in sorted(k for k in arrays if k.startswith(prefix)):
+        ax.plot(steps, arrays[key], "o-", ms=3, label=key[len(prefix):])
+    ax.set(xlabel="downstream step", ylabel="accuracy (whole training set)", title=title)
+    ax.legend(fontsize=7)
+
+
+@plotter(PAPER, "fig5")
+def fig5(record, arrays):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, labels in zip(axes, ("real_labels", "random_labels")):
+        _curves(ax, arrays, f"{labels}.", f"downstream {labels}")
+    fig.tight_layout()
+    return fig
+
+
+@plotter(PAPER, "fig8")
+def fig8(record, arrays):
+    widths = ("width64", "width128", "width1024")
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7))
+    for i, labels in enumerate(("real_labels", "random_labels")):
+        for j, width in enumerate(widths):
+            gain = record["metrics"][f"transfer_gain.{labels}.{width}"]
+            _curves(axes[i, j], arrays, f"{labels}.{width}.", f"{labels}, {width} (gain {gain:+.3f})")
+    fig.tight_layout()
+    return fig

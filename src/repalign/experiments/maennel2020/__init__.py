@@ -10,4 +10,4 @@ Tolstikhin, Baldock, Bousquet, Gelly, Keysers; NeurIPS 2020).
 - ``transfer``: upstream random-label pretraining then downstream training (Figs 5, 8).
 """
 
-from repalign.experiments.maennel2020 import data_init, eigen, tau, transfer_function  # noqa: F401  (registers steps)
+from repalign.experiments.maennel2020 import data_init, eigen, tau, transfer, transfer_function  # noqa: F401  (registers steps)

@@ -79,9 +79,13 @@ class AccuracyCurve:
         self.images, self.labels = images, labels
         self.records: dict[int, float] = {}
 
-    def _record(self, step: int, model: nn.Module) -> None:
+    def measure(self, model: nn.Module) -> float:
+        """Accuracy (a fraction, as the paper prints it) of ``model`` on the whole set now."""
         acc = evaluate_images(model, self.images, self.labels, normalization=NORMALIZATION, precision="fp32")
-        self.records[step] = float(acc["accuracy"][0]) / 100.0  # a fraction, as the paper prints it
+        return float(acc["accuracy"][0]) / 100.0
+
+    def _record(self, step: int, model: nn.Module) -> None:
+        self.records[step] = self.measure(model)
 
     def before_training(self, model: nn.Module) -> None:
         if 0 in self.steps:
