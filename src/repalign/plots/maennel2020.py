@@ -133,3 +133,32 @@ def fig8(record, arrays):
             _curves(axes[i, j], arrays, f"{labels}.{width}.", f"{labels}, {width} (gain {gain:+.3f})")
     fig.tight_layout()
     return fig
+
+
+@plotter(PAPER, "fig1")
+def fig1(record, arrays):
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
+    for ax, exp in zip(axes, ("exp1", "exp2", "exp3", "exp4")):
+        _curves(ax, arrays, f"{exp}.", exp)
+    fig.tight_layout()
+    return fig
+
+
+def _layers(record, arrays):
+    rows = sorted({k.split(".")[0] for k in arrays if k != "steps"})
+    archs = ("simple_cnn", "vgg16", "resnet18")
+    fig, axes = plt.subplots(len(rows), 3, figsize=(14, 3.8 * len(rows)), squeeze=False)
+    for i, labels in enumerate(rows):
+        for j, arch in enumerate(archs):
+            keys = [k for k in arrays if k.startswith(f"{labels}.{arch}.")]
+            ax = axes[i, j]
+            for key in sorted(keys):
+                ax.plot(arrays[key], "o-", ms=3, label=key.rsplit(".", 1)[1])
+            ax.set(title=f"{arch}, downstream {labels}", xlabel="measurement", ylabel="accuracy")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+for _name in ("fig6", "fig9"):
+    plotter(PAPER, _name)(_layers)

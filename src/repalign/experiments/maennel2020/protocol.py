@@ -135,10 +135,14 @@ def layer_norms(model: nn.Module) -> dict[str, float]:
 def transfer(pretrained: nn.Module, fresh: nn.Module, init_norms: dict[str, float] | None,
              n_layers: int | None = None) -> nn.Module:
     """App. A.4: ``fresh`` (a newly initialised network: its head and untransferred layers stay) with
-    the first ``n_layers`` layers (all below the head when None) copied from ``pretrained``, each
+    the first ``n_layers`` conv/linear layers (all below the head, with any normalisation layers,
+    when None) copied from ``pretrained``, each
     multiplied by one positive constant so its ℓ2 norm equals ``init_norms[layer]`` (the norm at
     pretraining's initialisation); ``init_norms=None`` copies without rescaling."""
     out = copy.deepcopy(fresh)
+    if n_layers is None:  # everything below the head, normalisation layers included
+        head = {k for k in out.state_dict() if k.startswith("head.")}
+        out.load_state_dict({k: v for k, v in pretrained.state_dict().items() if k not in head}, strict=False)
     source = dict(layers(pretrained))
     chosen = layers(out) if n_layers is None else layers(out)[:n_layers]
     for name, target in chosen:

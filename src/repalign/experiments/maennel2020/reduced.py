@@ -27,7 +27,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--input", action="append", default=[], help="name=path of a needed model")
     parser.add_argument("overrides", nargs="*", help="field=value of the quick settings")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     load_paper("maennel2020")
     table = MODELS if args.kind == "model" else ARTIFACTS

@@ -1,4 +1,4 @@
-"""maennel2020 upstream → downstream experiments (App. A.1, A.4): pretrain on random labels, then
+"""maennel2020 upstream → downstream experiments (App. A.1, A.4), Figs 1, 5, 6, 8, 9: pretrain on random labels, then
 train downstream on real or random labels, against the same network from scratch.
 
 One run (``transfer_run``): a disjoint upstream and downstream sample of the CIFAR-10
@@ -29,7 +29,7 @@ from torch import nn
 from repalign.experiments.maennel2020.protocol import (NO_RESCALE, AccuracyCurve, disjoint_splits, eval_steps, fit,
                                                        filter_matrix, layer_norms, load_cifar, make_model,
                                                        random_labels, transfer, weight_covariance)
-from repalign.experiments.registry import Context, Resources, Tiered, artifact
+from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
 from repalign.metrics import covariance_filters
 from repalign.results import Result
 
@@ -181,3 +181,82 @@ def fig8(ctx: Context) -> Result:
                 result.arrays[f"{labels}.{width}.{variant}"] = out["curves"][(labels, variant)]
     result.arrays["steps"] = np.array(eval_steps(s.steps_down, s.n_points))
     return result
+
+
+# App. A.5 (Fig 1): VGG16, 20k upstream; Exp. 1-2 (init 0.526, lr 0.01, 5 classes, 120 epochs) and
+# Exp. 3-4 (init 0.612, lr 0.009, 50 classes, 80 epochs); downstream 25k (real: Exp. 1, 3; random: 2, 4)
+def _fig1(n_up: int, steps12: int, steps34: int, width: int) -> dict[str, Setup]:
+    return {"exp12": Setup("vgg16", 0.526, 0.01, 5, n_up, steps12, {"width": width}),
+            "exp34": Setup("vgg16", 0.612, 0.009, 50, n_up, steps34, {"width": width})}
+
+
+FIG1 = Tiered(
+    smoke=TransferSettings({k: _setup_smoke(v) for k, v in _fig1(32, 1, 1, 4).items()},
+                           variants=("pretrained", "scratch"), **SMOKE),
+    quick=TransferSettings(_fig1(20000, 1000, 1000, 64), n_down=25000, steps_down=1000,
+                           variants=("pretrained", "scratch")),
+    paper=TransferSettings(_fig1(20000, 9360, 6240, 64), n_down=25000, steps_down=11720,
+                           variants=("pretrained", "scratch"), n_test=10000, n_runs=12))
+
+
+@artifact(PAPER, "fig1", settings=FIG1, resources=RESOURCES)
+def fig1(ctx: Context) -> Result:
+    s: TransferSettings = ctx.settings
+    result = Result(notes=["downstream steps are not given in App. A.5 (ours: quick 1,000; paper 120 epochs of 25k)"])
+    for pair, (real, random) in (("exp12", ("exp1", "exp2")), ("exp34", ("exp3", "exp4"))):
+        out = averaged(ctx, s.setups[pair], s)
+        for exp, labels in ((real, "real_labels"), (random, "random_labels")):
+            for variant in s.variants:
+                result.metrics[f"train_acc_auc.{exp}.{variant}"] = out["auc"][(labels, variant)]
+                result.arrays[f"{exp}.{variant}"] = out["curves"][(labels, variant)]
+        for variant in s.variants:
+            result.metrics[f"final_test_accuracy.{real}.{variant}"] = out["test"][variant]
+    result.arrays["steps"] = np.array(eval_steps(s.steps_down, s.n_points))
+    return result
+
+
+# App. A.10 (Figs 6, 9): Simple CNN (3 conv of 16, dense 1024; init 0.518, lr 0.01, 25 classes, 15k,
+# 40 epochs), VGG16 as Exp. 1, ResNet18 (init 0.671, lr 0.01, 50 classes, 25k, 80 epochs); downstream 25k
+def _fig6(scale: float, width: int) -> dict[str, Setup]:
+    n = lambda k: max(32, int(k * scale))  # noqa: E731
+    return {"simple_cnn": Setup("simple_cnn", 0.518, 0.01, 25, n(15000), n(2344),
+                                {"n_conv": 3, "filters": 16, "units": 1024}),
+            "vgg16": Setup("vgg16", 0.526, 0.01, 5, n(20000), n(9360), {"width": width}),
+            "resnet18": Setup("resnet18_v2_gn", 0.671, 0.01, 50, n(25000), n(7800), {"width": width})}
+
+
+LAYER_VARIANTS = ("pretrained", "transfer_first", "scratch")
+LAYERS = Tiered(
+    smoke=TransferSettings({k: _setup_smoke(v) for k, v in _fig6(0.0, 4).items()}, variants=LAYER_VARIANTS, **SMOKE),
+    quick=TransferSettings({k: Setup(**{**v.__dict__, "steps_up": 1000}) for k, v in _fig6(1.0, 64).items()},
+                           n_down=25000, steps_down=1000, variants=LAYER_VARIANTS),
+    paper=TransferSettings(_fig6(1.0, 64), n_down=25000, steps_down=7800, variants=LAYER_VARIANTS, n_runs=3))
+
+
+@model(PAPER, "layer_transfer", settings=LAYERS, resources=RESOURCES)
+def layer_transfer(ctx: Context) -> dict:
+    """Figs 6 and 9: all layers, the first layer, or none transferred, per architecture."""
+    s: TransferSettings = ctx.settings
+    return {"runs": {arch: averaged(ctx, setup, s) for arch, setup in s.setups.items()}}
+
+
+def _layers_result(ctx: Context, labels_set) -> Result:
+    payload = ctx.load_model("layer_transfer")
+    result = Result(notes=["pretrained = transfer_all (every layer below the head); ResNet18 not rescaled (App. A.4)"])
+    for arch, out in payload["runs"].items():
+        for labels in labels_set:
+            for variant in LAYER_VARIANTS:
+                name = "transfer_all" if variant == "pretrained" else variant
+                result.metrics[f"train_acc_auc.{labels}.{arch}.{name}"] = out["auc"][(labels, variant)]
+                result.arrays[f"{labels}.{arch}.{name}"] = out["curves"][(labels, variant)]
+    return result
+
+
+@artifact(PAPER, "fig6", settings=LAYERS, resources=Tiered.same(Resources(runtime_min=2)), needs=("layer_transfer",))
+def fig6(ctx: Context) -> Result:
+    return _layers_result(ctx, ("random_labels",))
+
+
+@artifact(PAPER, "fig9", settings=LAYERS, resources=Tiered.same(Resources(runtime_min=2)), needs=("layer_transfer",))
+def fig9(ctx: Context) -> Result:
+    return _layers_result(ctx, LABELS)
