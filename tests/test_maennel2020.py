@@ -95,6 +95,16 @@ def test_transfer_rescales_each_layer_to_its_init_norm_and_keeps_the_fresh_head(
     first = protocol.transfer(pre, fresh, norms, n_layers=1)
     torch.testing.assert_close(first.conv2.weight, fresh.conv2.weight)
     assert not torch.allclose(first.conv1.weight, fresh.conv1.weight)
+    # ResNet18's head is `linear`; a full transfer keeps the fresh 10-class head and copies GroupNorm
+    res_pre = protocol.make_model("resnet18_v2_gn", 50, 0, 1.0, "cpu", width=4, groups=2)
+    res_fresh = protocol.make_model("resnet18_v2_gn", 10, 1, 1.0, "cpu", width=4, groups=2)
+    norms_pre = [m for m in res_pre.modules() if isinstance(m, nn.GroupNorm)]
+    with torch.no_grad():
+        norms_pre[0].weight.add_(1.0)
+    res = protocol.transfer(res_pre, res_fresh, None)
+    norms_out = [m for m in res.modules() if isinstance(m, nn.GroupNorm)]
+    torch.testing.assert_close(norms_out[0].weight, norms_pre[0].weight)
+    torch.testing.assert_close(res.linear.weight, res_fresh.linear.weight)
 
 
 def test_accuracy_is_measured_on_the_whole_set():

@@ -120,10 +120,16 @@ def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, steps: int
                  desc=desc).losses[:, 0]
 
 
+def head_name(model: nn.Module) -> str:
+    """The module path of the classifier head: the module whose output is the ``logits`` layer."""
+    return next(layer.module for layer in model.measurement_layers if layer.name == "logits")
+
+
 def layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The parametrised layers (conv and linear) below the head, in depth order."""
+    head = head_name(model)
     return [(name, m) for name, m in model.named_modules()
-            if isinstance(m, (nn.Conv2d, nn.Linear)) and name != "head"]
+            if isinstance(m, (nn.Conv2d, nn.Linear)) and name != head]
 
 
 def layer_norms(model: nn.Module) -> dict[str, float]:
@@ -141,7 +147,7 @@ def transfer(pretrained: nn.Module, fresh: nn.Module, init_norms: dict[str, floa
     pretraining's initialisation); ``init_norms=None`` copies without rescaling."""
     out = copy.deepcopy(fresh)
     if n_layers is None:  # everything below the head, normalisation layers included
-        head = {k for k in out.state_dict() if k.startswith("head.")}
+        head = {k for k in out.state_dict() if k.startswith(head_name(out) + ".")}
         out.load_state_dict({k: v for k, v in pretrained.state_dict().items() if k not in head}, strict=False)
     source = dict(layers(pretrained))
     chosen = layers(out) if n_layers is None else layers(out)[:n_layers]

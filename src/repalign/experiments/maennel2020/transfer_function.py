@@ -195,9 +195,9 @@ def fig4(ctx: Context) -> Result:
     payload = ctx.load_model("cnn_filters")
     data_cov = payload["data_cov"].double()
     for labels, filters in payload["runs"].items():
-        for epoch in sorted(filters)[1:]:
+        for epoch in sorted(filters):  # epoch 0: the initialisation, whose noisy τ is the baseline
             sigma, tau = transfer_function(data_cov, filters[epoch].double())
-            suffix = "final" if epoch == max(filters) else f"ep{epoch}"
+            suffix = "final" if epoch == max(filters) else ("init" if epoch == 0 else f"ep{epoch}")
             for key, value in shape_summary(sigma.numpy(), tau.numpy()).items():
                 result.metrics[f"f_sigma.cifar_{labels}.{suffix}.{key}"] = value
             result.arrays[f"cifar_{labels}.ep{epoch}.sigma"] = sigma.numpy()
