@@ -160,3 +160,17 @@ def test_tau_sequences_match_app_e3():
     assert len(f1) == 16 and np.all(f2 == 1)
     assert f1[0] < f1.max() and f3[0] / f3.max() > f1[0] / f1.max()
     assert 1 <= min(f1.min(), f3.min()) and max(f1.max(), f3.max()) <= 4
+
+
+def test_data_initialised_layers_keep_the_scale_they_are_told():
+    x = torch.randint(0, 256, (40, 3, 16, 16), dtype=torch.uint8)
+    he = data_init.table_net(0, "cpu")
+    by_norm = data_init.data_initialise(data_init.table_net(0, "cpu"), x, 2, "f1", 0)
+    by_std = data_init.data_initialise(data_init.table_net(0, "cpu"), x, 1, "f2", 0, scale="output_std")
+    assert float(by_norm.conv2.weight.norm()) == pytest.approx(float(he.conv2.weight.norm()), rel=1e-5)
+    assert torch.count_nonzero(by_norm.conv1.bias) == 0
+    h = protocol.to_unit_range(x)
+    with torch.no_grad():
+        assert float(by_std.conv1(h).std()) == pytest.approx(float(he.conv1(h).std()), rel=1e-3)
+    with pytest.raises(ValueError, match="filter scale"):
+        data_init.data_initialise(data_init.table_net(0, "cpu"), x, 1, "f1", 0, scale="bogus")

@@ -8,7 +8,10 @@ of the data-initialised layers below) gives a 3×3 patch covariance Σ (27 or 14
 chosen eigenvectors e_i, weighted by τ_i, are the 16 filters (``eigen``), or 16 draws of
 N(0, Σ_i τ_i² e_i e_iᵀ) (``sample``, Table 4). Each constructed layer is rescaled to the ℓ2
 norm of its standard (He) initialisation (``covariance_filters`` leaves the scale to the
-caller; App. A.4's rescaling rule), biases 0. Table 7 instead transfers the first k conv
+caller; App. A.4's rescaling rule), biases 0; the paper does not say how it scales them, and
+since eigenvector filters concentrate on the high-variance directions this lets activations
+grow layer by layer, so ``filter_scale="output_std"`` instead matches each layer's output
+standard deviation to that of its He initialisation. Table 7 instead transfers the first k conv
 layers of the same net pretrained on 30k random-label images (rescaled, App. A.4).
 Accuracies (fractions) after ``early`` and ``late`` iterations (paper: 100 and 1,000) on the
 whole training set and the test images.
@@ -46,6 +49,7 @@ class DataInitSettings:
     n_pretrain: int = 30000  # Table 7: random-label images of the pretraining run
     pretrain_steps: int = 1000
     lr: float = 0.002
+    filter_scale: str = "weight_norm"  # or "output_std" (the paper does not say how it scales them)
     n_runs: int = 1
 
 
@@ -80,17 +84,29 @@ def chosen_filters(cov: torch.Tensor, variant: str, layer: int, generator: torch
     return vecs[:, picked].T  # equal weights
 
 
+SCALES = ("weight_norm", "output_std")
+
+
 @torch.no_grad()
-def data_initialise(model: nn.Module, images: torch.Tensor, n_layers: int, variant: str, seed: int) -> nn.Module:
-    """Set conv1..conv<n_layers> of ``model`` from the data (each rescaled to its init norm, bias 0)."""
+def data_initialise(model: nn.Module, images: torch.Tensor, n_layers: int, variant: str, seed: int,
+                    scale: str = "weight_norm") -> nn.Module:
+    """Set conv1..conv<n_layers> of ``model`` from the data, biases 0, each layer rescaled to the
+    ℓ2 norm of its He initialisation (``weight_norm``) or so that its outputs on ``images`` have
+    the standard deviation the He-initialised layer gives them (``output_std``)."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown filter scale '{scale}'; choose one of {SCALES}")
     g = torch.Generator().manual_seed(seed)
     h = to_unit_range(images).double()
     for k in range(1, n_layers + 1):
         conv: nn.Conv2d = getattr(model, f"conv{k}")
         cov = patch_covariance(h, 3)
-        filters = chosen_filters(cov, variant, k, g).to(conv.weight.dtype)
-        norm = conv.weight.norm()
-        conv.weight.copy_(filters.reshape(conv.weight.shape) * norm / filters.norm())
+        filters = chosen_filters(cov, variant, k, g).reshape(conv.weight.shape)
+        if scale == "weight_norm":
+            factor = conv.weight.double().norm() / filters.norm()
+        else:
+            factor = (nn.functional.conv2d(h, conv.weight.double(), padding=1).std()
+                      / nn.functional.conv2d(h, filters, padding=1).std())
+        conv.weight.copy_((filters * factor).to(conv.weight.dtype))
         conv.bias.zero_()
         h = torch.relu(nn.functional.conv2d(h, conv.weight.double(), conv.bias.double(), padding=1))
     return model
@@ -122,7 +138,7 @@ def run_table(ctx: Context) -> Result:
             if k and donor is not None:
                 net = transfer(donor[0], net, donor[1], n_layers=k)
             elif k:
-                data_initialise(net, x[:s.n_cov], k, s.variant, seed)
+                data_initialise(net, x[:s.n_cov], k, s.variant, seed, s.filter_scale)
             curves = {split: AccuracyCurve([s.early, s.late], xs, ys)
                       for split, (xs, ys) in {"train": (x, y), "test": (x_test, y_test)}.items()}
             fit(net, x, y, s.late, s.lr, seed=seed, callbacks=list(curves.values()),
