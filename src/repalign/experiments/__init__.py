@@ -13,7 +13,8 @@ import importlib
 from repalign.experiments import registry
 from repalign.experiments.registry import TIERS, Context, Resources, Tiered
 
-PAPERS = ("imani2022", "lou2022", "sharon2024")  # papers with implemented steps: repalign.experiments.<paper>
+# papers with implemented steps: repalign.experiments.<paper>
+PAPERS = ("imani2022", "lou2022", "maennel2020", "sharon2024", "canatar2022")
 
 __all__ = ["ARTIFACTS", "MODELS", "PAPERS", "TIERS", "Context", "Resources", "Tiered", "load_paper"]
 

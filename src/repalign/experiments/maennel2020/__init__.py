@@ -1,0 +1,14 @@
+"""maennel2020: What Do Neural Networks Learn When Trained With Random Labels? (Maennel, Alabdulmohsin,
+Tolstikhin, Baldock, Bousquet, Gelly, Keysers; NeurIPS 2020).
+
+- ``protocol``: App. A shared by every artifact (splits, random labels, training, transfer, filters).
+- ``eigen``: App. D.1 eigenvector stability (``appd1``) and App. D.3 / Fig 19.
+- ``tau``: the τ sequences f1, f2, f3 of App. E.3 (Fig 23).
+- ``transfer_function``: f(σ) of Def. 3 on Gaussian inputs (Figs 4 left, 20) and the first-layer
+  filters of a 1-conv CNN on CIFAR-10 over training (Fig 2 misalignment, Fig 4 centre/right).
+- ``data_init``: data-only initialisation of conv layers (Table 1, Tables 2–7, App. E.3).
+- ``transfer``: upstream random-label pretraining then downstream training (Figs 1, 5, 6, 8, 9).
+- ``reduced``: run a step at its quick settings with stated overrides (CPU reductions).
+"""
+
+from repalign.experiments.maennel2020 import data_init, eigen, tau, transfer, transfer_function  # noqa: F401  (registers steps)

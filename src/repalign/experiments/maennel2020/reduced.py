@@ -1,0 +1,48 @@
+"""Run one maennel2020 step at its quick settings with some fields overridden (a stated CPU reduction).
+
+    python -m repalign.experiments.maennel2020.reduced model cnn_filters --out m.pt n_examples=5000 filters=64
+    python -m repalign.experiments.maennel2020.reduced artifact fig2 --out fig2.json --input cnn_filters=m.pt
+
+The result is written as a quick-tier result whose recorded ``settings`` are the overridden
+ones (the provenance of every reduction); the docs name each reduction beside its numbers.
+Values are parsed as Python literals (``epochs=(1,2,5)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import logging
+
+from repalign.experiments import load_paper
+from repalign.experiments.registry import ARTIFACTS, MODELS, Tiered
+from repalign.runner import run_step
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=("model", "artifact"))
+    parser.add_argument("name")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--input", action="append", default=[], help="name=path of a needed model")
+    parser.add_argument("overrides", nargs="*", help="field=value of the quick settings")
+    args = parser.parse_intermixed_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    load_paper("maennel2020")
+    table = MODELS if args.kind == "model" else ARTIFACTS
+    key = ("maennel2020", args.name)
+    step = table[key]
+    changes = {}
+    for item in args.overrides:
+        field, _, value = item.partition("=")
+        changes[field] = ast.literal_eval(value)
+    settings = dataclasses.replace(step.settings.quick, **changes)
+    table[key] = dataclasses.replace(step, settings=Tiered(step.settings.smoke, settings, step.settings.paper))
+    run_step(args.kind, "maennel2020", args.name, tier="quick", out=args.out, device="cpu",
+             inputs=dict(i.split("=", 1) for i in args.input))
+    print(f"quick settings with overrides {changes}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""maennel2020 figures and tables, from result files only."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from repalign.plots import plotter
+
+PAPER = "maennel2020"
+TABLES = ("table1", "table2", "table3", "table4", "table5", "table6", "table7")
+COLUMNS = ("none", "l1", "l12", "l123")
+
+
+@plotter(PAPER, "appd1")
+def appd1(record, arrays):
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    i = np.arange(1, len(arrays["sigma_sq"]) + 1)
+    ax.semilogy(i, arrays["sigma_sq"], "o-", label="σ_i² (first half)")
+    ax2 = ax.twinx()
+    ax2.plot(i, arrays["overlap"], "s", color="C1", label="|<e_i, e'_i>|")
+    ax.set(xlabel="i", ylabel="eigenvalue σ_i²", title="5×5 patch covariance: two disjoint halves")
+    ax2.set_ylabel("|<e_i, e'_i>|")
+    fig.legend(loc="upper right", fontsize=7)
+    return fig
+
+
+@plotter(PAPER, "fig19")
+def fig19(record, arrays):
+    lambdas, sizes = arrays["lambdas"], arrays["sizes"]
+    gaps = ("large_gap", "middle_gap", "small_gap")
+    fig, axes = plt.subplots(len(lambdas), len(sizes), figsize=(9, 9), subplot_kw={"projection": "polar"})
+    for i, lam in enumerate(lambdas):
+        for j, n in enumerate(sizes):
+            angles = arrays[f"angles.{gaps[i]}.n{n}"] + np.pi / 2  # the λ axis drawn vertical
+            ax = axes[i, j]
+            for a in angles:
+                ax.plot([a, a + np.pi], [1, 1], lw=0.5, color="C0")
+            ax.set_title(f"λ={lam:.3g}, n={n}\nstd {arrays['std'][i, j]:.3g} rad", fontsize=8)
+            ax.set_yticklabels([])
+    fig.tight_layout()
+    return fig
+
+
+@plotter(PAPER, "fig23")
+def fig23(record, arrays):
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name in ("f1", "f2", "f3"):
+        ax.plot(np.arange(1, 17), arrays[name], "o-", label=name)
+    ax.set(xlabel="eigenvector index i (largest eigenvalue first)", ylabel="τ_i")
+    ax.legend()
+    return fig
+
+
+@plotter(PAPER, "fig2")
+def fig2(record, arrays):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = np.maximum(arrays["epochs"], 0.5)
+    for k, labels in enumerate(("random_labels", "real_labels")):
+        for basis, ls in (("data", "-"), ("random_basis", "--")):
+            ax.semilogx(epochs, arrays[f"{basis}.{labels}"], ls, color=f"C{k}", label=f"{labels}, {basis}")
+    ax.set(xlabel="epoch (0 drawn at 0.5)", ylabel="misalignment M(Σ, Σ_w)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _f_sigma(ax, arrays, prefix, title):
+    keys = sorted({k.rsplit(".", 1)[0] for k in arrays if k.startswith(prefix)})
+    for k in keys:
+        ax.plot(arrays[f"{k}.sigma"], arrays[f"{k}.tau"], ".-", label=k[len(prefix):] or k)
+    ax.set(xlabel="σ", ylabel="τ = f(σ)", title=title)
+    ax.legend(fontsize=6)
+
+
+@plotter(PAPER, "fig4")
+def fig4(record, arrays):
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    _f_sigma(axes[0], arrays, "synthetic_fc256", "Gaussian input, FC 256-256")
+    _f_sigma(axes[1], arrays, "cifar_random_labels.", "CIFAR-10, random labels")
+    _f_sigma(axes[2], arrays, "cifar_real_labels.", "CIFAR-10, real labels")
+    fig.tight_layout()
+    return fig
+
+
+@plotter(PAPER, "fig20")
+def fig20(record, arrays):
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for ax, name in zip(axes, ("e1_left", "e1_middle", "e1_right")):
+        _f_sigma(ax, arrays, name, name)
+    fig.tight_layout()
+    return fig
+
+
+def _table(record, arrays):
+    m = record["metrics"]
+    rows = [[f"{it} {split}"] + [f"{m[f'accuracy.{it}.{split}.{c}']:.3f}" for c in COLUMNS]
+            for it in ("early", "final") for split in ("train", "test")]
+    fig, ax = plt.subplots(figsize=(6, 1.8))
+    ax.axis("off")
+    ax.table(cellText=rows, colLabels=["", "{}", "{1}", "{1,2}", "{1,2,3}"], loc="center")
+    ax.set_title(record["notes"][0] if record["notes"] else "", fontsize=7)
+    return fig
+
+
+for _name in TABLES:
+    plotter(PAPER, _name)(_table)
+
+
+def _curves(ax, arrays, prefix, title):
+    steps = arrays["steps"]
+    for key in sorted(k for k in arrays if k.startswith(prefix)):
+        ax.plot(steps, arrays[key], "o-", ms=3, label=key[len(prefix):])
+    ax.set(xlabel="downstream step", ylabel="accuracy (whole training set)", title=title)
+    ax.legend(fontsize=7)
+
+
+@plotter(PAPER, "fig5")
+def fig5(record, arrays):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, labels in zip(axes, ("real_labels", "random_labels")):
+        _curves(ax, arrays, f"{labels}.", f"downstream {labels}")
+    fig.tight_layout()
+    return fig
+
+
+@plotter(PAPER, "fig8")
+def fig8(record, arrays):
+    widths = ("width64", "width128", "width1024")
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7))
+    for i, labels in enumerate(("real_labels", "random_labels")):
+        for j, width in enumerate(widths):
+            gain = record["metrics"][f"transfer_gain.{labels}.{width}"]
+            _curves(axes[i, j], arrays, f"{labels}.{width}.", f"{labels}, {width} (gain {gain:+.3f})")
+    fig.tight_layout()
+    return fig
+
+
+@plotter(PAPER, "fig1")
+def fig1(record, arrays):
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
+    for ax, exp in zip(axes, ("exp1", "exp2", "exp3", "exp4")):
+        _curves(ax, arrays, f"{exp}.", exp)
+    fig.tight_layout()
+    return fig
+
+
+def _layers(record, arrays):
+    rows = sorted({k.split(".")[0] for k in arrays if k != "steps"})
+    archs = ("simple_cnn", "vgg16", "resnet18")
+    fig, axes = plt.subplots(len(rows), 3, figsize=(14, 3.8 * len(rows)), squeeze=False)
+    for i, labels in enumerate(rows):
+        for j, arch in enumerate(archs):
+            keys = [k for k in arrays if k.startswith(f"{labels}.{arch}.")]
+            ax = axes[i, j]
+            for key in sorted(keys):
+                ax.plot(arrays[key], "o-", ms=3, label=key.rsplit(".", 1)[1])
+            ax.set(title=f"{arch}, downstream {labels}", xlabel="measurement", ylabel="accuracy")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+for _name in ("fig6", "fig9"):
+    plotter(PAPER, _name)(_layers)

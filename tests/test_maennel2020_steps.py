@@ -1,0 +1,27 @@
+"""maennel2020 synthetic steps at the smoke tier write every metric their targets name (finite).
+
+The CIFAR-10 steps are covered by the smoke DAG (with $REPALIGN_DATA) in test_workflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from repalign.results import read_result
+from repalign.runner import run_step
+from repalign.targets import evaluate_target
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["maennel2020"]["artifacts"]
+
+
+@pytest.mark.parametrize("artifact", ["fig19", "fig23", "fig20"])
+def test_smoke_step_writes_every_target_metric(artifact, tmp_path):
+    out = tmp_path / f"{artifact}.json"
+    assert run_step("artifact", "maennel2020", artifact, tier="smoke", out=out, device="cpu") == "ok"
+    result = read_result(out)
+    for target in TARGETS[artifact]["targets"]:
+        record = evaluate_target("maennel2020", artifact, target, result)
+        assert record.status != "fail", (target["id"], record.reason)
