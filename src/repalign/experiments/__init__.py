@@ -13,7 +13,7 @@ import importlib
 from repalign.experiments import registry
 from repalign.experiments.registry import TIERS, Context, Resources, Tiered
 
-PAPERS = ("imani2022", "lou2022")  # papers with implemented steps: repalign.experiments.<paper>
+PAPERS = ("imani2022", "lou2022", "canatar2022")  # papers with implemented steps: repalign.experiments.<paper>
 
 __all__ = ["ARTIFACTS", "MODELS", "PAPERS", "TIERS", "Context", "Resources", "Tiered", "load_paper"]
 

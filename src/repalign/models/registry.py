@@ -23,6 +23,7 @@ from torch import nn
 from repalign.models.init import he_normal_
 from repalign.models.measure import layer_names
 from repalign.models.preact_resnet import preact_resnet18, resnet18_v2_gn
+from repalign.models.resnet11 import resnet11
 from repalign.models.simple_cnn import simple_cnn
 from repalign.models.vgg import vgg16, vgg19
 
@@ -42,6 +43,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     "resnet18_v2_gn": Architecture(resnet18_v2_gn, "maennel2020 App. A.2", he_init=True),
     "preact_resnet18": Architecture(preact_resnet18, "sharon2024 App. F.1"),
     "vgg19": Architecture(vgg19, "lou2022 Sec. 4"),
+    "resnet11": Architecture(resnet11, "canatar2022 Sec. IV"),
 }
 
 
