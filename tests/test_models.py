@@ -17,6 +17,7 @@ SMALL = {
     "resnet18_v2_gn": (dict(width=4, groups=2), (3, 32, 32)),
     "preact_resnet18": (dict(width=4), (3, 32, 32)),
     "vgg19": (dict(width=2), (3, 32, 32)),
+    "resnet11": (dict(width=2, skip=False), (3, 32, 32)),
 }
 
 
@@ -65,6 +66,11 @@ def expected_count(name: str, options: dict, n_classes: int) -> int:
         stem_kernel = 7 if o.get("stem", "cifar") == "imagenet" else 3
         return preact_resnet_count([w, 2 * w, 4 * w, 8 * w], [2, 2, 2, 2], w, stem_kernel,
                                    name == "resnet18_v2_gn", n_classes)
+    if name == "resnet11":  # canatar2022: 11 bias-free 3×3 convs with BatchNorm, a linear head
+        w = o["width"]
+        chans = [(o["in_channels"], w), (w, 2 * w), (2 * w, 2 * w), (2 * w, 2 * w), (2 * w, 4 * w), (4 * w, 4 * w),
+                 (4 * w, 4 * w), (4 * w, 8 * w), (8 * w, 8 * w), (8 * w, 8 * w), (8 * w, 4 * w)]
+        return sum(conv(a, b, bias=False) + 2 * b for a, b in chans) + dense(4 * w, n_classes)
     raise KeyError(name)
 
 

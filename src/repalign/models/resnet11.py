@@ -8,9 +8,9 @@ penultimate layer has N_10 = 256 and layer 9 N_9 = 512 features, as the paper st
 exact layout is not printed; this one is ours and matches those two widths. ``skip=False``
 drops the residual additions (the paper's "without residual connections").
 
-The 10 measurement layers ``layer1``…``layer10`` are the outputs of convs 2…11 (the stem is
-taken as part of the input map), each after its ReLU (and the residual addition where there
-is one); their kernels use the channel vector of each layer, spatially averaged (ours).
+canatar2022's 10 layers ``layer1``…``layer10`` are the outputs of convs 2…11 (the stem,
+``conv1``, is taken as part of the input map), each after its ReLU (and the pooling or the
+residual addition where there is one); ``penultimate`` and ``logits`` as in every model.
 """
 
 from __future__ import annotations
@@ -60,10 +60,11 @@ def resnet11(n_classes: int, *, skip: bool = True, width: int = 64, in_channels:
     if width < 1:
         raise ValueError(f"resnet11: width must be at least 1, got {width}")
     model = ResNet11(n_classes, skip, width, in_channels)
-    layers = []
+    layers: list[tuple[str, str]] = []
     for s in range(3):
         base = f"stages.{s}"
         layers += [(f"{base}.1", "output"), (f"{base}.2.conv_a", "output"), (f"{base}.2.out", "output")]
     layers.append(("last", "output"))
-    return declare_layers(model, [MeasurementLayer(f"layer{i + 1}", module, at)
-                                  for i, (module, at) in enumerate(layers)])
+    return declare_layers(model, [MeasurementLayer("conv1", "stem")] + [
+        MeasurementLayer(f"layer{i + 1}", module, at) for i, (module, at) in enumerate(layers)] + [
+        MeasurementLayer("penultimate", "head", at="input"), MeasurementLayer("logits", "head")])

@@ -8,7 +8,7 @@ either side of the usual 0.1 for BatchNorm ResNets under SGD), ``repalign.models
 > 95%, 36 of 48). Per kept run, at the end: CKA (centred Eq. 4) of each of the 10 layer
 kernels with the target kernel YYᵀ and the input kernel XXᵀ on the train and test sets, in
 the feature-space form (``kernels.cka``: p × p Grams only, never n × n). Layer features are
-channel vectors, spatially averaged. During training an :class:`EpochHook` keeps the
+channel vectors, spatially averaged (ours; it gives layer 9 and 10 kernels the paper's ranks N_ℓ). During training an :class:`EpochHook` keeps the
 spectra of layers 9 and 10 (epochs 0, ``middle_epoch`` and the last) for Figs 3–5.
 
 Reduced tiers train a class-balanced subset of ``n_train`` images with every batch size
@@ -36,6 +36,7 @@ from repalign.train.precision import precision_policy
 PAPER = "canatar2022"
 C = 10
 N_LAYERS = 10
+LAYER_NAMES = [f"layer{k}" for k in range(1, N_LAYERS + 1)]  # resnet11's canatar2022 layers
 CIFAR = Normalization((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 HYPER = ("skip", "augmentation", "batch_size", "lr", "momentum")
 MEASURES = ("train_loss", "test_acc", "cka_test", "cka_train")  # Table I columns
@@ -107,7 +108,7 @@ def layer_features(net: torch.nn.Module, images: torch.Tensor, chunk: int = 500)
     for i in range(0, images.shape[0], chunk):
         x = prepare(images[i:i + chunk], CIFAR, policy)
         with policy.context():
-            acts = measure(net, x)
+            acts = measure(net, x, LAYER_NAMES)
         for name, act in acts.items():
             parts.setdefault(name, []).append(act.float().mean((2, 3)))
     net.train(was)
