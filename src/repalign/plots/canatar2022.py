@@ -69,7 +69,8 @@ def table1(record, arrays):
     table = np.full((len(rows), len(cols)), np.nan)
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
-            table[i, j] = m.get(f"pearson.{r}.{c}", np.nan) if m.get(f"pearson.{r}.{c}") is not None else np.nan
+            value = m.get(f"pearson.{r}.{c}")  # absent or None: declared not_run (a constant column)
+            table[i, j] = np.nan if value is None else value
     fig, ax = plt.subplots(figsize=(6, 6))
     ax.imshow(table, cmap="coolwarm", vmin=-1, vmax=1)
     for (i, j), value in np.ndenumerate(table):

@@ -3,15 +3,15 @@
 ``python -m repalign.experiments.canatar2022.cpu_reduced {ffnn_mnist|resnet_grid} OUTDIR`` trains
 the model step with the settings below (the step functions and artifacts of the registry,
 unchanged), writes ``OUTDIR/models/<model>.pt`` and every artifact reading it as
-``OUTDIR/<artifact>.json`` with ``tier: cpu_reduced``. Score with ``python -m repalign check``
-semantics by hand (docs): a reduced run is neither the quick nor the paper tier.
+``OUTDIR/<artifact>.json`` with ``tier: cpu_reduced``; a reduced run is neither the quick nor the
+paper tier, so docs/canatar2022.md applies both tiers' rules to it and says which.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -24,7 +24,6 @@ from repalign.experiments.canatar2022.resnet import SETTINGS as GRID
 from repalign.experiments.registry import ARTIFACTS, MODELS, Context
 from repalign.experiments.storage import save_model_file
 from repalign.results import flatten, write_result
-from dataclasses import replace
 
 PAPER = "canatar2022"
 # The paper's data sizes for Figs 7-8 (10k/10k MNIST), 150 of 3,000 epochs, a 1,000-image NTK probe.
