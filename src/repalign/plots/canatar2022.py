@@ -81,14 +81,20 @@ def table1(record, arrays):
     return fig
 
 
+def _colour(i: int, n: int):
+    """Epoch i of n on one sequential colour map (early = dark)."""
+    return plt.cm.viridis(i / max(n - 1, 1))
+
+
 def _spectra(record, arrays):
     fig, axes = plt.subplots(2, 2, figsize=(10, 8))
     for k, layer in enumerate(("layer9", "layer10")):
-        for epoch in arrays["epochs"]:
+        for e, epoch in enumerate(arrays["epochs"]):
+            style = dict(label=f"epoch {epoch}", color=_colour(e, arrays["epochs"].size))
             eigs = arrays[f"{layer}.epoch{epoch}.eigs"]
-            axes[0, k].loglog(np.arange(1, eigs.size + 1), np.maximum(eigs, 1e-30), label=f"epoch {epoch}")
+            axes[0, k].loglog(np.arange(1, eigs.size + 1), np.maximum(eigs, 1e-30), **style)
             cum = arrays[f"{layer}.epoch{epoch}.cum_power"]
-            axes[1, k].semilogx(np.arange(1, cum.size + 1), cum, label=f"epoch {epoch}")
+            axes[1, k].semilogx(np.arange(1, cum.size + 1), cum, **style)
         axes[0, k].set(xlabel="mode", ylabel="eigenvalue", title=f"{layer}: eigenspectrum")
         axes[1, k].axvline(10, color="k", ls="--", lw=0.8)
         axes[1, k].set(xlabel="mode ρ", ylabel="C(ρ)", title=f"{layer}: cumulative power of the target")
@@ -123,10 +129,11 @@ def fig8(record, arrays):
     fig, axes = plt.subplots(2, 2, figsize=(10, 8))
     for k, split in enumerate(("train", "test")):
         for e, epoch in enumerate(arrays["epochs"]):
+            style = dict(label=f"epoch {epoch}", color=_colour(e, arrays["epochs"].size))
             eigs = arrays[f"{split}.eigs"][e]
-            axes[0, k].loglog(np.arange(1, eigs.size + 1), np.maximum(eigs, 1e-30), label=f"epoch {epoch}")
+            axes[0, k].loglog(np.arange(1, eigs.size + 1), np.maximum(eigs, 1e-30), **style)
             cum = arrays[f"{split}.cum_power"][e]
-            axes[1, k].semilogx(np.arange(1, cum.size + 1), cum, label=f"epoch {epoch}")
+            axes[1, k].semilogx(np.arange(1, cum.size + 1), cum, **style)
         axes[0, k].set(xlabel="mode", ylabel="NTK eigenvalue", title=f"NTK spectrum, {split}")
         axes[1, k].axvline(10, color="k", ls="--", lw=0.8)
         axes[1, k].set(xlabel="mode ρ", ylabel="C(ρ)", title=f"target cumulative power, {split}")
