@@ -16,7 +16,7 @@ from torch.func import functional_call, jacrev, vmap
 
 from repalign.experiments.canatar2022.ffnn import make_ffnn
 from repalign.experiments.canatar2022.kernels import cka, feature_spectrum, rank99
-from repalign.experiments.canatar2022.resnet import SETTINGS, grid, pearson
+from repalign.experiments.canatar2022.resnet import MODEL_LAYER, SETTINGS, grid, layer_features, pearson
 from repalign.experiments.canatar2022.spectra import pick
 from repalign.metrics import cumulative_power, kernel_alignment, traced_ntk
 from repalign.models import build, layer_names
@@ -81,11 +81,14 @@ def test_ffnn_effective_weights_have_variance_one_over_fan_in():
 
 
 def test_resnet11_has_ten_measurement_layers_with_the_papers_last_widths():
-    net = build("resnet11", 10, seed=0)
-    assert layer_names(net)[1:11] == [f"layer{k}" for k in range(1, 11)]
+    net = build("resnet11", 10, seed=0, width=8)
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     assert len(convs) == 11
-    assert net.stages[2][2].conv_b[0].out_channels == 512 and net.last[0].out_channels == 256  # N_9, N_10
+    assert set(MODEL_LAYER.values()) <= set(layer_names(net))
+    feats = layer_features(net, torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8))
+    assert list(feats) == [f"layer{k}" for k in range(1, 11)]
+    # the paper's N_9 = 512 and N_10 = 256 at width 64, i.e. 64 and 32 at width 8
+    assert feats["layer9"].shape == (3, 64) and feats["layer10"].shape == (3, 32)
 
 
 def test_the_grid_has_48_configurations_and_smoke_differs_in_every_factor():
