@@ -60,15 +60,14 @@ def inject(args) -> None:
         real_save = torch.save
         writes = {"n": 0}
 
-        def save(obj, path, *a, **kw):
-            if not str(path).endswith(".ckpt.tmp"):
-                return real_save(obj, path, *a, **kw)
-            writes["n"] += 1
-            real_save(obj, path, *a, **kw)
-            if writes["n"] == args.kill_in_checkpoint_write:
-                size = os.path.getsize(path)
-                os.truncate(path, size // 2)   # the bytes a kill mid-write leaves behind
-                _die()
+        def save(obj, fh, *a, **kw):
+            real_save(obj, fh, *a, **kw)
+            if str(getattr(fh, "name", fh)).endswith(".ckpt.tmp"):
+                writes["n"] += 1
+                if writes["n"] == args.kill_in_checkpoint_write:
+                    fh.flush()
+                    fh.truncate(fh.tell() // 2)   # the bytes a kill mid-write leaves behind
+                    _die()
         torch.save = save
 
 

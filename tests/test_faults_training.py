@@ -94,3 +94,32 @@ def test_sigkill_during_a_checkpoint_write_never_loads_the_half_written_file(ref
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert f"resumed from {ckpt} at step {EVERY}/{STEPS}" in rerun.stderr
     assert_bitwise_equal(reference, payload(out))
+
+
+def test_diverged_training_fails_naming_step_lr_and_seed_and_the_scorecard_says_fail(tmp_path):
+    from repalign.experiments import ARTIFACTS, load_paper
+    from repalign.targets import run_check, load_targets, scorecard
+
+    out = tmp_path / "results" / "imani2022" / "models" / "peaks_h1.pt"
+    diverged = repalign(out, "--nan-at-step", "30")
+    assert diverged.returncode == 2, diverged.stderr[-2000:]
+    error = diverged.stderr.strip().splitlines()[-1]
+    for needle in ("model imani2022/peaks_h1", "non-finite at step 29", "lr 0.001", "seeds [0, 1]"):
+        assert needle in error, (needle, error)
+    assert not out.exists() and not out.with_name(out.name + ".ckpt").exists()
+    marker = out.with_name(out.name + ".failed")
+    assert "diverged" in marker.read_text()
+
+    load_paper("imani2022")
+    needs = {k: tuple(s.needs) for k, s in ARTIFACTS.items()}
+    users = [a for (p, a), models in needs.items() if p == "imani2022" and "peaks_h1" in models]
+    targets = load_targets(HERE.parent / "paper_targets.yaml")
+    records = [r for r in scorecard(targets, tmp_path / "results", set(ARTIFACTS), needs)
+               if r.paper == "imani2022" and r.artifact in users]
+    assert records and all(r.status == "fail" and "seeds [0, 1]" in r.reason for r in records)
+    assert run_check(tmp_path / "results", HERE.parent / "paper_targets.yaml", tmp_path / "reports") >= len(records)
+    assert "diverged" in (tmp_path / "reports" / "scorecard.md").read_text()
+
+    healthy = repalign(out)   # the next good run clears the failure
+    assert healthy.returncode == 0, healthy.stderr[-2000:]
+    assert out.exists() and not marker.exists()

@@ -7,6 +7,7 @@ could not run (e.g. a missing dataset); it has no metrics.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -45,12 +46,40 @@ def flatten(nested: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(fh)`` on a temp file beside ``path``, then move it into place.
+
+    A failed write (disk full, read-only directory) removes the temp file, leaves any old
+    ``path`` as it was, and raises a :class:`RepalignError` that names the path and the fix.
+    """
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        write(fh)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise _write_error(path, exc) from exc
+
+
+def _write_error(path: Path, exc: OSError) -> RepalignError:
+    return RepalignError(f"could not write {path}: {exc.strerror or exc}. Free disk space or make "
+                         f"{path.parent} writable, then re-run; nothing was written in its place.")
+
+
+def require_writable(path: Path) -> None:
+    """Fail now, not after hours of training, if ``path`` cannot be written (same error as a write)."""
+    path = Path(path)
+    probe = path.with_name(f".{path.name}.writable")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
 
 
 def _json_safe(value):
@@ -69,9 +98,9 @@ def write_result(json_path: Path, record: dict, arrays: dict[str, np.ndarray]) -
     """Write the arrays (``.npz`` beside the JSON) first, then the JSON record."""
     json_path = Path(json_path)
     npz_path = json_path.with_suffix(".npz")
-    _atomic_write_bytes(npz_path, lambda fh: np.savez_compressed(fh, **arrays))
+    atomic_write(npz_path, lambda fh: np.savez_compressed(fh, **arrays))
     text = json.dumps(_json_safe(record), indent=2, sort_keys=False, allow_nan=False)
-    _atomic_write_bytes(json_path, lambda fh: fh.write(text.encode()))
+    atomic_write(json_path, lambda fh: fh.write(text.encode()))
 
 
 def read_result(json_path: Path) -> dict:
