@@ -11,6 +11,7 @@ import contextlib
 import json
 import math
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,11 +95,21 @@ def _json_safe(value):
     return value
 
 
+def _write_npz(fh, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez_compressed`` with a fixed member time stamp, so equal arrays give equal bytes."""
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, arr in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
+
+
 def write_result(json_path: Path, record: dict, arrays: dict[str, np.ndarray]) -> None:
     """Write the arrays (``.npz`` beside the JSON) first, then the JSON record."""
     json_path = Path(json_path)
     npz_path = json_path.with_suffix(".npz")
-    atomic_write(npz_path, lambda fh: np.savez_compressed(fh, **arrays))
+    atomic_write(npz_path, lambda fh: _write_npz(fh, arrays))
     text = json.dumps(_json_safe(record), indent=2, sort_keys=False, allow_nan=False)
     atomic_write(json_path, lambda fh: fh.write(text.encode()))
 

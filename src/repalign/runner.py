@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -52,6 +53,24 @@ def resolve_device(name: str) -> torch.device:
         raise RuntimeError(f"device '{name}' was requested but CUDA is not available here; "
                            "use --config device=cpu or device=auto")
     return device
+
+
+def set_determinism(deterministic: bool) -> dict:
+    """Turn PyTorch's deterministic algorithms on or off for this process; return the mode in use.
+
+    On the CPU every step is bitwise reproducible either way; on a GPU ``deterministic``
+    also makes cuBLAS and cuDNN pick reproducible kernels (slower), and an operation that has
+    no deterministic kernel raises instead of running.
+    """
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before cuBLAS starts
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.deterministic = deterministic
+    if deterministic:
+        torch.backends.cudnn.benchmark = False
+    return {"deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
+            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
 
 
 def lookup(kind: str, paper: str, name: str) -> Step:
@@ -121,7 +140,8 @@ def failure_marker(out: Path) -> Path:
 def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: str = "auto",
              seed: int = 0, n_seeds: int | None = None, data_root: str | None = None,
              cache_dir: str | None = None, download: bool = False, missing_data: str = "not_run",
-             inputs: dict[str, Path] | None = None, data_key: str | None = None) -> str:
+             inputs: dict[str, Path] | None = None, data_key: str | None = None,
+             deterministic: bool = False) -> str:
     """Run a step and write ``out``; return its status (``ok``, ``not_run``, or ``kept``:
     the existing output was computed with data this run lacked, and is left as it is)."""
     step = lookup(kind, paper, name)
@@ -138,7 +158,9 @@ def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: 
     header = {"paper": paper, "artifact": name, "tier": tier, "seeds": ctx.seeds,
               "settings": asdict(settings),
               "config": {"device": device, "seed": seed, "n_seeds": n_seeds,
-                         "data_root": str(ctx.data_root), "download": download}}
+                         "data_root": str(ctx.data_root), "download": download,
+                         "deterministic": deterministic},
+              "determinism": set_determinism(deterministic)}
     start = time.perf_counter()
     try:
         with datasets_reported_missing() as missed:
