@@ -26,8 +26,8 @@ STEPS = [("imani2022", "fig4"), ("lou2022", "theory")]
 
 
 def run_in_new_process(out_dir: Path) -> None:
-    calls = "; ".join(f"run_step('artifact', {p!r}, {n!r}, tier='smoke', device='cpu', out={str(out_dir / n)!r} + '.json')"
-                      for p, n in STEPS)
+    calls = "; ".join(f"run_step('artifact', {p!r}, {n!r}, tier='smoke', device='cpu', "
+                      f"out={str(out_dir / n) + '.json'!r})" for p, n in STEPS)
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     subprocess.run([sys.executable, "-c", f"from repalign.runner import run_step; {calls}"],
                    check=True, env=env, capture_output=True, timeout=600)

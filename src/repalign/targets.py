@@ -6,7 +6,9 @@ missing (``missing_data``; ``upstream`` for a model that could not be trained), 
 evaluated at another tier (``tier``), a number has no tolerance at this tier
 (``no_tolerance``), there is no result yet (``no_result``), or the artifact has nothing to
 check (``no_target``). A metric a target names that is missing from a result, or is
-NaN/inf, is a ``fail`` at every tier: that is what the smoke tier checks.
+NaN/inf, is a ``fail`` at every tier: that is what the smoke tier checks. So is every
+target of an artifact whose last run, or the training of a model it needs, diverged (the
+runner's ``<out>.failed`` marker; the reason is that run's error).
 
 Kinds: a target is a ``reproduction`` target (the default: a number or claim of the
 paper) or a ``sanity`` check (``kind: sanity``: it holds by construction or checks the
