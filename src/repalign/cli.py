@@ -35,6 +35,9 @@ def _step_options(p: argparse.ArgumentParser) -> None:
                    help="a missing dataset gives a not_run result (default) or an error")
     p.add_argument("--input", action="append", default=[], metavar="MODEL=PATH",
                    help="a trained model this step needs (repeatable)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="PyTorch's deterministic algorithms (reproducible GPU kernels; slower); "
+                        "the result records the mode")
     p.add_argument("--data-key", default=None, metavar="KEY",
                    help="the workflow's record of this step's datasets (e.g. 'mnist=present'); "
                         "stored in the output so that the step re-runs once missing data appears")
@@ -82,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                      tier=args.tier, out=args.out, device=args.device, seed=args.seed,
                      n_seeds=args.n_seeds, data_root=args.data_root, cache_dir=args.cache_dir,
                      download=args.download, missing_data=args.missing_data,
-                     inputs=_parse_inputs(args.input), data_key=args.data_key)
+                     inputs=_parse_inputs(args.input), data_key=args.data_key,
+                     deterministic=args.deterministic)
         elif args.command == "plot":
             from repalign.plots import draw
 

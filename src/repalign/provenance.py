@@ -16,6 +16,9 @@ import torch
 PACKAGES = ("repalign", "torch", "torchvision", "numpy", "scipy", "pandas", "snakemake")
 
 _throughput = {"examples": 0, "steps": 0, "seconds": 0.0}
+# The provenance fields that differ between two runs of the same config and seed on one
+# machine (everything else in a result is byte-identical on the CPU).
+TIMING_FIELDS = ("wall_time_s", "finished_at", "load_avg_1min", "peak_rss_mb", "peak_cuda_mb", "throughput")
 
 
 def record_throughput(*, examples: int, steps: int, seconds: float) -> None:

@@ -7,9 +7,11 @@ could not run (e.g. a missing dataset); it has no metrics.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,12 +47,40 @@ def flatten(nested: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(fh)`` on a temp file beside ``path``, then move it into place.
+
+    A failed write (disk full, read-only directory) removes the temp file, leaves any old
+    ``path`` as it was, and raises a :class:`RepalignError` that names the path and the fix.
+    """
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        write(fh)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise _write_error(path, exc) from exc
+
+
+def _write_error(path: Path, exc: OSError) -> RepalignError:
+    return RepalignError(f"could not write {path}: {exc.strerror or exc}. Free disk space or make "
+                         f"{path.parent} writable, then re-run; nothing was written in its place.")
+
+
+def require_writable(path: Path) -> None:
+    """Fail now, not after hours of training, if ``path`` cannot be written (same error as a write)."""
+    path = Path(path)
+    probe = path.with_name(f".{path.name}.writable")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
 
 
 def _json_safe(value):
@@ -65,13 +95,23 @@ def _json_safe(value):
     return value
 
 
+def _write_npz(fh, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez_compressed`` with a fixed member time stamp, so equal arrays give equal bytes."""
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, arr in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
+
+
 def write_result(json_path: Path, record: dict, arrays: dict[str, np.ndarray]) -> None:
     """Write the arrays (``.npz`` beside the JSON) first, then the JSON record."""
     json_path = Path(json_path)
     npz_path = json_path.with_suffix(".npz")
-    _atomic_write_bytes(npz_path, lambda fh: np.savez_compressed(fh, **arrays))
+    atomic_write(npz_path, lambda fh: _write_npz(fh, arrays))
     text = json.dumps(_json_safe(record), indent=2, sort_keys=False, allow_nan=False)
-    _atomic_write_bytes(json_path, lambda fh: fh.write(text.encode()))
+    atomic_write(json_path, lambda fh: fh.write(text.encode()))
 
 
 def read_result(json_path: Path) -> dict:

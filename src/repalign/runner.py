@@ -13,12 +13,18 @@ old file in place while the job runs.
 With ``data_key`` (the workflow passes it, see :mod:`repalign.availability`) the output
 records the data the step ran with and which of it the run lacked, so that the workflow
 re-runs the step once that data appears.
+
+A step whose training diverges (:class:`NonFiniteLoss`) writes no output: the job fails with
+the step, lr and seeds in the message, and leaves ``<out>.failed`` (that message) beside the
+output, which the scorecard reports as ``fail`` on the artifact's targets (and on those of the
+artifacts that need the model). The next successful run of the step removes it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -29,11 +35,11 @@ import yaml
 from repalign import provenance
 from repalign.availability import lacking, read_record
 from repalign.data import resolve_cache_dir, resolve_data_root
-from repalign.errors import DatasetMissing, RepalignError, datasets_reported_missing
+from repalign.errors import DatasetMissing, NonFiniteLoss, RepalignError, datasets_reported_missing
 from repalign.experiments import PAPERS, load_paper
 from repalign.experiments.registry import ARTIFACTS, MODELS, Context, Step
 from repalign.experiments.storage import UpstreamNotRun, save_model_file
-from repalign.results import Result, flatten, write_result
+from repalign.results import Result, flatten, require_writable, write_result
 
 log = logging.getLogger(__name__)
 TARGETS_FILE = Path(__file__).resolve().parents[2] / "paper_targets.yaml"  # in a source checkout
@@ -47,6 +53,24 @@ def resolve_device(name: str) -> torch.device:
         raise RuntimeError(f"device '{name}' was requested but CUDA is not available here; "
                            "use --config device=cpu or device=auto")
     return device
+
+
+def set_determinism(deterministic: bool) -> dict:
+    """Turn PyTorch's deterministic algorithms on or off for this process; return the mode in use.
+
+    On the CPU every step is bitwise reproducible either way; on a GPU ``deterministic``
+    also makes cuBLAS and cuDNN pick reproducible kernels (slower), and an operation that has
+    no deterministic kernel raises instead of running.
+    """
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before cuBLAS starts
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.deterministic = deterministic
+    if deterministic:
+        torch.backends.cudnn.benchmark = False
+    return {"deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
+            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
 
 
 def lookup(kind: str, paper: str, name: str) -> Step:
@@ -108,10 +132,16 @@ def _reason_to_keep(out: Path, header: dict, status: str, not_run_metrics: dict)
     return None
 
 
+def failure_marker(out: Path) -> Path:
+    """Where a diverged step leaves its error (``<out>.failed``), for the scorecard."""
+    return Path(out).with_name(Path(out).name + ".failed")
+
+
 def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: str = "auto",
              seed: int = 0, n_seeds: int | None = None, data_root: str | None = None,
              cache_dir: str | None = None, download: bool = False, missing_data: str = "not_run",
-             inputs: dict[str, Path] | None = None, data_key: str | None = None) -> str:
+             inputs: dict[str, Path] | None = None, data_key: str | None = None,
+             deterministic: bool = False) -> str:
     """Run a step and write ``out``; return its status (``ok``, ``not_run``, or ``kept``:
     the existing output was computed with data this run lacked, and is left as it is)."""
     step = lookup(kind, paper, name)
@@ -119,6 +149,7 @@ def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: 
     settings = step.settings_for(tier, n_seeds)
     n_runs = getattr(settings, "n_runs", 1)
     out = Path(out)
+    require_writable(out)
     ctx = Context(paper=paper, name=name, tier=tier, settings=settings,
                   device=resolve_device(device), seeds=[seed + i for i in range(n_runs)],
                   data_root=resolve_data_root(data_root), cache_dir=resolve_cache_dir(cache_dir),
@@ -127,7 +158,9 @@ def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: 
     header = {"paper": paper, "artifact": name, "tier": tier, "seeds": ctx.seeds,
               "settings": asdict(settings),
               "config": {"device": device, "seed": seed, "n_seeds": n_seeds,
-                         "data_root": str(ctx.data_root), "download": download}}
+                         "data_root": str(ctx.data_root), "download": download,
+                         "deterministic": deterministic},
+              "determinism": set_determinism(deterministic)}
     start = time.perf_counter()
     try:
         with datasets_reported_missing() as missed:
@@ -138,6 +171,11 @@ def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: 
             raise
         log.warning("%s/%s not run: %s", paper, name, exc)
         output, status, reason = None, "not_run", str(exc)
+    except NonFiniteLoss as exc:
+        message = f"{kind} {paper}/{name} ({tier} tier, seeds {ctx.seeds}) diverged: {exc}"
+        failure_marker(out).parent.mkdir(parents=True, exist_ok=True)
+        failure_marker(out).write_text(message + "\n")
+        raise NonFiniteLoss(message) from exc
     record = {**header, "status": status, "reason": reason,
               "provenance": provenance.collect(ctx.device, time.perf_counter() - start)}
     result = output if isinstance(output, Result) else Result()
@@ -157,6 +195,7 @@ def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: 
         record["notes"] = result.notes
         record["not_run_metrics"] = result.not_run
         write_result(out, record, result.arrays)
+    failure_marker(out).unlink(missing_ok=True)
     log.info("%s %s/%s (%s tier): %s in %.1f s -> %s", kind, paper, name, tier, status,
              record["provenance"]["wall_time_s"], out)
     return status

@@ -6,7 +6,9 @@ missing (``missing_data``; ``upstream`` for a model that could not be trained), 
 evaluated at another tier (``tier``), a number has no tolerance at this tier
 (``no_tolerance``), there is no result yet (``no_result``), or the artifact has nothing to
 check (``no_target``). A metric a target names that is missing from a result, or is
-NaN/inf, is a ``fail`` at every tier: that is what the smoke tier checks.
+NaN/inf, is a ``fail`` at every tier: that is what the smoke tier checks. So is every
+target of an artifact whose last run, or the training of a model it needs, diverged (the
+runner's ``<out>.failed`` marker; the reason is that run's error).
 
 Kinds: a target is a ``reproduction`` target (the default: a number or claim of the
 paper) or a ``sanity`` check (``kind: sanity``: it holds by construction or checks the
@@ -252,8 +254,24 @@ def _why_result_not_run(result: dict) -> str:
     return "upstream" if result.get("why") == "upstream" else "missing_data"
 
 
-def scorecard(targets: dict, results_dir: Path, implemented: set[tuple[str, str]]) -> list[Record]:
-    """One record per target of every artifact (one per artifact that has no target)."""
+def _failure(results_dir: Path, paper: str, art_id: str, models: tuple[str, ...]) -> str | None:
+    """The error of the artifact's last run, or of a model it needs, if that run diverged
+    (the runner's ``<out>.failed`` marker, see :func:`repalign.runner.failure_marker`)."""
+    markers = [Path(results_dir) / paper / f"{art_id}.json.failed"]
+    markers += [Path(results_dir) / paper / "models" / f"{m}.pt.failed" for m in models]
+    for marker in markers:
+        if marker.is_file():
+            return f"the last run failed ({marker}): {marker.read_text().strip()}"
+    return None
+
+
+def scorecard(targets: dict, results_dir: Path, implemented: set[tuple[str, str]],
+              needs: dict[tuple[str, str], tuple[str, ...]] | None = None) -> list[Record]:
+    """One record per target of every artifact (one per artifact that has no target).
+
+    ``needs`` maps an artifact to the models it trains on; a failed run of either (a diverged
+    training) makes its targets ``fail`` with that run's error, whatever result is present.
+    """
     records = []
     for paper, entry in targets.items():
         for art_id, art in (entry.get("artifacts") or {}).items():
@@ -270,6 +288,8 @@ def scorecard(targets: dict, results_dir: Path, implemented: set[tuple[str, str]
             elif (paper, art_id) not in implemented:
                 records += [_record(paper, art_id, t, "not_implemented", reason="no experiment yet")
                             for t in tlist]
+            elif failure := _failure(results_dir, paper, art_id, (needs or {}).get((paper, art_id), ())):
+                records += [_record(paper, art_id, t, "fail", reason=failure) for t in tlist]
             elif not path.exists():
                 records += [_record(paper, art_id, t, "not_run", why="no_result",
                                     reason=f"no result yet: run `snakemake {paper}_{art_id}`") for t in tlist]
@@ -310,7 +330,7 @@ def run_check(results_dir: Path, targets_path: Path, out_dir: Path, figures_dir:
     from repalign.scorecard_text import render_markdown, summarize
 
     targets = load_targets(targets_path)
-    records = scorecard(targets, results_dir, set(ARTIFACTS))
+    records = scorecard(targets, results_dir, set(ARTIFACTS), {k: tuple(s.needs) for k, s in ARTIFACTS.items()})
     summary = summarize(records, declared_minutes)
     _write(Path(out_dir) / "scorecard.md", render_markdown(records, summary))
     _write(Path(out_dir) / "scorecard.html", render_html(records, summary, targets, Path(figures_dir)))

@@ -67,6 +67,8 @@ def step_options():
     opts = [f"--tier {TIER}", f"--device {config['device']}", f"--seed {config['seed']}"]
     if config["n_seeds"] is not None:
         opts.append(f"--n-seeds {config['n_seeds']}")
+    if config["deterministic"]:
+        opts.append("--deterministic")
     return " ".join(opts)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
 from repalign.errors import RepalignError
+from repalign.results import atomic_write
 
 
 class UpstreamNotRun(RepalignError):
@@ -15,11 +15,7 @@ class UpstreamNotRun(RepalignError):
 
 
 def save_model_file(path: Path, payload: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 def load_model_file(path: Path, device: torch.device) -> dict:

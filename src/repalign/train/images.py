@@ -135,7 +135,8 @@ def train_images(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, c
     ``labels``: int64 ``[n]`` for every model, or ``[n_models, n]`` (e.g. each model its own
     random labels). Data order and augmentation come from ``seed`` for one model and from
     the stack's seeds for a stack, so stacked model s sees what it would see alone with
-    seed ``seeds[s]``. On CUDA this also turns on ``torch.backends.cudnn.benchmark``.
+    seed ``seeds[s]``. On CUDA this also turns on ``torch.backends.cudnn.benchmark``, unless
+    deterministic algorithms are on (``deterministic: true``, see :func:`repalign.runner.set_determinism`).
     Returns the loop's :class:`TrainLog` (losses ``[steps, n_models]``).
     """
     device = next(model.parameters()).device
@@ -145,7 +146,7 @@ def train_images(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, c
     if labels.dim() == 2 and labels.shape[0] != len(seeds):
         raise ValueError(f"labels have {labels.shape[0]} rows for {len(seeds)} models")
     if policy.device_type == "cuda":
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = not torch.are_deterministic_algorithms_enabled()
         if not isinstance(model, ModelStack):
             model.to(memory_format=policy.memory_format)
     sampler = ImageSampler(images.shape[0], cfg.batch_size, seeds, padding=cfg.crop_padding, flip=cfg.flip,

@@ -12,7 +12,6 @@ killed run resumes to bit-identical final weights. Image training
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from tqdm.auto import tqdm
 
 from repalign import provenance
 from repalign.errors import NonFiniteLoss
+from repalign.results import atomic_write
 from repalign.train.sampler import EpochSampler
 
 log = logging.getLogger(__name__)
@@ -98,12 +98,6 @@ class TrainLog:
     resumed_from_step: int | None
 
 
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def train(
     model: torch.nn.Module,
     loss_fn: Callable[[torch.nn.Module, object], torch.Tensor],
@@ -153,14 +147,14 @@ def train(
         log.info("%s: resumed from %s at step %d/%d", desc, checkpoint, start, steps)
 
     def save_checkpoint(step: int) -> None:
-        _atomic_save({
+        atomic_write(Path(checkpoint), lambda fh: torch.save({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(),
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in callbacks],
             "history": history, "step": step,
-        }, Path(checkpoint))
+        }, fh))
 
     def check_finite(upto: int, bar) -> None:
         window = history[: upto]
