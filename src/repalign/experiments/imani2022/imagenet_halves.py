@@ -152,6 +152,8 @@ class FolderBatches:
     position) is saved in checkpoints, so a resumed run continues with the same batches.
     """
 
+    n_models = 1  # one network per batch (the loop's throughput counts examples per model)
+
     def __init__(self, dataset, indices: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int,
                  device: torch.device, workers: int):
         self.dataset, self.indices, self.labels = dataset, indices, labels
