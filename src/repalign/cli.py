@@ -20,14 +20,24 @@ from repalign.compute import cli as compute_cli
 from repalign.errors import RepalignError
 
 
+def _count(minimum: int):
+    """An argparse type: an integer of at least ``minimum``."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+    return parse
+
+
 def _step_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("paper")
     p.add_argument("name")
     p.add_argument("--tier", required=True, choices=("smoke", "quick", "paper"))
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--seed", type=int, default=0, help="base seed; run i uses seed + i")
-    p.add_argument("--n-seeds", type=int, default=None, help="override the tier's number of runs")
+    p.add_argument("--seed", type=_count(0), default=0, help="base seed; run i uses seed + i")
+    p.add_argument("--n-seeds", type=_count(1), default=None, help="override the tier's number of runs")
     p.add_argument("--data-root", default=None, help="data root (default: $REPALIGN_DATA or ./data)")
     p.add_argument("--cache-dir", default=None, help="decoded-data cache (default: $REPALIGN_CACHE)")
     p.add_argument("--download", action="store_true", help="let torchvision download missing data")

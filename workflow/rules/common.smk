@@ -14,7 +14,9 @@ from repalign.data.paths import require_data_root
 from repalign.experiments import ARTIFACTS, MODELS
 
 # Name every bad key first, then let snakemake's own validate() have its say.
-validate_config(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
+# --config download=false arrives as a string: validate_config turns it into a boolean.
+CONFIG_SCHEMA = os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
+validate_config(config, CONFIG_SCHEMA)
 validate(config, schema="../schemas/config.schema.yaml")
 # A data_root (or $REPALIGN_DATA) that does not exist stops the run here, before any job.
 DATA_ROOT = require_data_root(config["data_root"])
@@ -33,6 +35,14 @@ PAPER_TARGETS = "paper_targets.yaml"
 with open(os.path.join(workflow.basedir, PAPER_TARGETS)) as _fh:
     TARGETS = yaml.safe_load(_fh)
 PAPERS = list(TARGETS)
+
+
+onstart:
+    # Before any job: where jobs run on this machine (not a cluster submit host, whose jobs
+    # run elsewhere; not a dry run), it must have the configured CUDA device and be able to
+    # write cache_dir.
+    if workflow.local_exec:
+        validate_config(config, CONFIG_SCHEMA, machine=True)
 
 
 def result_path(paper, artifact):
