@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--out", type=Path, default=Path("reports"))
     check.add_argument("--figures", type=Path, default=Path("figures"), help="PNGs the HTML scorecard embeds")
     check.add_argument("--no-fail", action="store_true", help="exit 0 even when a target fails")
+    check.add_argument("--validate-only", action="store_true",
+                       help="only check the targets file (keys, claims, tolerance tiers; and metric "
+                            "names against the results that exist); exit 1 on any problem")
     sub.add_parser("list", help="list implemented artifacts and models")
     compute_cli.add_parsers(sub)  # ledger, estimate, gpu-run
     args = parser.parse_args(argv)
@@ -97,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
             from repalign.plots import draw
 
             draw(args.paper, args.name, args.result, args.out)
+        elif args.command == "check" and args.validate_only:
+            from repalign.experiments import ARTIFACTS
+            from repalign.targets import validate_only
+
+            results = args.results if args.results.is_dir() else None
+            return 1 if validate_only(args.targets, results, set(ARTIFACTS)) else 0
         elif args.command == "check":
             from repalign.targets import run_check
 
