@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     plot.add_argument("--result", required=True, type=Path)
     plot.add_argument("--out", required=True, type=Path, help="PNG path; a PDF is written beside it")
     check = sub.add_parser("check", help="score existing results against paper_targets.yaml")
-    check.add_argument("--results", type=Path, default=Path("results"))
+    check.add_argument("--results", type=Path, default=None,
+                       help="result files (default results/; with --validate-only, only if given)")
     check.add_argument("--targets", type=Path, default=Path("paper_targets.yaml"))
     check.add_argument("--out", type=Path, default=Path("reports"))
     check.add_argument("--figures", type=Path, default=Path("figures"), help="PNGs the HTML scorecard embeds")
@@ -104,12 +105,11 @@ def main(argv: list[str] | None = None) -> int:
             from repalign.experiments import ARTIFACTS
             from repalign.targets import validate_only
 
-            results = args.results if args.results.is_dir() else None
-            return 1 if validate_only(args.targets, results, set(ARTIFACTS)) else 0
+            return 1 if validate_only(args.targets, args.results, set(ARTIFACTS)) else 0
         elif args.command == "check":
             from repalign.targets import run_check
 
-            failed = run_check(args.results, args.targets, args.out, args.figures)
+            failed = run_check(args.results or Path("results"), args.targets, args.out, args.figures)
             return 1 if failed and not args.no_fail else 0
         elif args.command in compute_cli.COMMANDS:
             return compute_cli.run(args)

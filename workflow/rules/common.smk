@@ -3,7 +3,6 @@ import os
 import shlex
 import sys
 
-import yaml
 from snakemake.utils import validate
 
 SRC_DIR = os.path.join(workflow.basedir, "src")
@@ -12,6 +11,7 @@ from repalign.availability import step_datasets, workflow_key
 from repalign.config import validate_config
 from repalign.data.paths import require_data_root
 from repalign.experiments import ARTIFACTS, MODELS
+from repalign.targets import load_targets
 
 # Name every bad key first, then let snakemake's own validate() have its say.
 # --config download=false arrives as a string: validate_config turns it into a boolean.
@@ -32,8 +32,9 @@ CONDA_ENV = "../../envs/cpu.yaml" if TIER == "smoke" else "../../envs/cuda.yaml"
 # (snakemake formats the prefix like a shell command: doubled braces are literal ones)
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC_DIR)}:${{{{PYTHONPATH:-}}}}; ")
 PAPER_TARGETS = "paper_targets.yaml"
-with open(os.path.join(workflow.basedir, PAPER_TARGETS)) as _fh:
-    TARGETS = yaml.safe_load(_fh)
+# A bad paper_targets.yaml (unknown key, unparseable claim, tolerance for no tier) stops
+# the workflow here, before any job, naming each paper/artifact/target.
+TARGETS = load_targets(os.path.join(workflow.basedir, PAPER_TARGETS))
 PAPERS = list(TARGETS)
 
 
