@@ -423,7 +423,25 @@ def test_cache_write_failure_leaves_no_entry(tmp_path, monkeypatch):
     assert arrays["x"].shape == (3, 2) and meta["k"] == 1
     # a damaged array file is treated as a miss, never served
     cache.array_path("x").write_bytes(b"junk")
-    assert cache.load() is None
+    with pytest.warns(UserWarning, match="damaged"):
+        assert cache.load() is None
+
+
+def test_a_corrupt_npy_in_the_decode_cache_is_detected_and_rebuilt(tmp_path):
+    """Same shape and dtype, one flipped byte: the marker's checksum catches it."""
+    x, y = _cifar_images(2, 10, seed=8)
+    root, cache = tmp_path / "root", tmp_path / "cache"
+    _write_class_zip(root / "cifar10-jpeg" / "test.zip", "test", x, y, CIFAR10_CLASSES)
+    first = load_dataset("cifar10", "test", root=root, cache_dir=cache)
+    (npy,) = [p for p in (cache / "cifar10").glob("test-*.npy") if p.name.endswith(".x.npy")]
+    raw = bytearray(npy.read_bytes())
+    raw[-100] ^= 0xFF  # inside the pixel payload: np.load still reads an array of the right shape
+    npy.write_bytes(bytes(raw))
+    with pytest.warns(UserWarning, match=r"cache entry .*test-.*\.json is damaged .*x has shape, dtype, crc32"):
+        second = load_dataset("cifar10", "test", root=root, cache_dir=cache)
+    assert "from cache" not in second.source and torch.equal(second.x, first.x)
+    third = load_dataset("cifar10", "test", root=root, cache_dir=cache)  # the rebuilt entry is served
+    assert "from cache" in third.source and torch.equal(third.x, first.x)
 
 
 # ---------------------------------------------------------------- missing data and download
