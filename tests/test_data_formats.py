@@ -254,6 +254,15 @@ def test_jpeg_zip_decoders_agree_and_damage_is_named(tmp_path):
     assert not list((tmp_path / "c4").rglob("*.npy"))
 
 
+def test_cifar10_zip_with_the_wrong_class_folders_is_named(tmp_path):
+    x, y = _cifar_images(1, 3, seed=9)
+    root = tmp_path / "root"
+    _write_class_zip(root / "cifar10-jpeg" / "test.zip", "test", x, y, ["cats", "dogs", "frogs"])
+    with pytest.raises(CorruptDataset, match=r"test.zip: class folders test/\{cats,dogs,frogs\} are "
+                                             r"not CIFAR-10's test/\{airplane,.*truck\}"):
+        load_dataset("cifar10", "test", root=root, cache_dir=tmp_path / "cache")
+
+
 def test_cifar100_pickles_first_then_zip(tmp_path):
     classes = [f"c{i:02d}" for i in range(100)]
     x, y = _cifar_images(1, 100, seed=6)
