@@ -136,6 +136,25 @@ def test_mnist_both_layouts_and_precedence(tmp_path):
     assert not cache.exists()  # IDX is never cached
 
 
+def test_a_file_whose_md5_differs_from_the_data_roots_md5sums_is_named(tmp_path):
+    import hashlib
+    x, y = _digits(4)
+    root = tmp_path / "root"
+    (root / "mnist").mkdir(parents=True)
+    write_idx(root / "mnist" / "t10k-images-idx3-ubyte.gz", x)
+    write_idx(root / "mnist" / "t10k-labels-idx1-ubyte.gz", y)
+    good = hashlib.md5((root / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes()).hexdigest()
+    (root / "MD5SUMS").write_text(f"{good}  mnist/t10k-images-idx3-ubyte.gz\n")
+    assert load_dataset("mnist", "test", root=root).n == 4  # listed and right; labels unlisted
+    root2 = tmp_path / "root2"
+    root2.mkdir()
+    (root / "mnist").rename(root2 / "mnist")
+    (root2 / "MD5SUMS").write_text(f"{'0' * 32}  mnist/t10k-images-idx3-ubyte.gz\n")
+    with pytest.raises(CorruptDataset, match=rf"t10k-images-idx3-ubyte.gz: md5 {good}, but "
+                                             rf".*MD5SUMS lists {'0' * 32}.*Copy it again"):
+        load_dataset("mnist", "test", root=root2)
+
+
 def test_mnist_count_mismatch_names_both_files(tmp_path):
     folder = tmp_path / "fashion-mnist"
     images, labels = _digits(6)

@@ -169,6 +169,7 @@ def load_cifar(req: Request) -> ImageSplit:
         if layout == "zip":
             zip_path = req.root / ZIP_DIRS[req.name] / f"{req.split}.zip"
             if zip_path.is_file():
+                req.verify(zip_path)
                 x, y, classes, lossy, hit = load_class_zip(zip_path, req.name, req.split,
                                                            req.cache_dir, opts["workers"],
                                                            opts["decoder"])
