@@ -307,6 +307,8 @@ def test_validate_only_exits_non_zero_and_writes_no_scorecard(tmp_path, capsys):
     assert not (tmp_path / "reports").exists() and not list(tmp_path.glob("scorecard*"))
     assert _validate_cli(tmp_path, "p:\n  artifacts:\n    fig1:\n      targets:\n"
                                    "        - {id: c, claim: 'a > b'}\n") == 0
+    # an artifact without a step is the papers' inventory (scored not_implemented): counted, not an error
+    assert "0 problem(s); 1 artifacts have no step yet (not_implemented)" in capsys.readouterr().out
 
 
 def test_validate_only_names_a_metric_the_artifacts_result_never_writes(tmp_path, capsys):
