@@ -27,10 +27,72 @@ def test_shipped_config_is_valid():
     ("n_seeds", 0, "'n_seeds'"),
     ("device", "gpu7", "'device'"),
     ("colour", "blue", "'colour' was unexpected"),
+    ("epochs", -1, "'epochs' was unexpected.*Allowed keys: tier"),  # epochs are per tier, in code
+    ("seed", -1, "'seed': -1 is less than the minimum of 0"),
+    ("download", "maybe", "'download': 'maybe' is not of type 'boolean'"),
+    ("missing_data", "skip", "'missing_data'.*not_run"),
 ])
 def test_bad_config_names_the_key(key, value, needle):
     with pytest.raises(ConfigError, match=needle):
         validate_config({**DEFAULT, key: value}, SCHEMA)
+
+
+@pytest.mark.parametrize("text, value", [("false", False), ("FALSE", False), ("no", False),
+                                         ("True", True), ("yes", True), (True, True)])
+def test_boolean_strings_from_the_command_line_are_booleans(text, value):
+    """`snakemake --config download=false` passes the string 'false'."""
+    config = {**DEFAULT, "download": text}
+    validate_config(config, SCHEMA)
+    assert config["download"] is value
+
+
+def test_a_cuda_device_this_machine_lacks_is_a_config_error(monkeypatch, tmp_path):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    config = {**DEFAULT, "device": "cuda", "cache_dir": str(tmp_path)}
+    validate_config(dict(config), SCHEMA)  # the schema alone accepts it (a cluster's GPU node may have one)
+    with pytest.raises(ConfigError, match=r"'device' is 'cuda', but this machine has 0 CUDA.*device=cpu"):
+        validate_config(config, SCHEMA, machine=True)
+
+
+def test_an_unwritable_cache_dir_is_a_config_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")  # a file where a folder should be: unwritable even for root
+    config = {**DEFAULT, "device": "cpu", "cache_dir": str(blocker / "cache")}
+    with pytest.raises(ConfigError, match=r"'cache_dir' resolves to .*a_file/cache, which is not a "
+                                          r"writable folder.*--config cache_dir="):
+        validate_config(config, SCHEMA, machine=True)
+    validate_config({**config, "cache_dir": str(tmp_path / "new" / "cache")}, SCHEMA, machine=True)
+
+
+@pytest.mark.parametrize("argv, needle", [(["--n-seeds", "0"], "--n-seeds: must be an integer >= 1"),
+                                          (["--seed", "-3"], "--seed: must be an integer >= 0")])
+def test_cli_rejects_an_empty_seed_list_and_a_negative_seed(argv, needle, tmp_path, capsys):
+    from repalign.cli import main
+    with pytest.raises(SystemExit):
+        main(["run", "imani2022", "fig10", "--tier", "smoke", "--out", str(tmp_path / "r.json"), *argv])
+    assert needle in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+@dataclass(frozen=True)
+class Epochs:
+    epochs: int
+    n_runs: int = 1
+
+
+def test_negative_epochs_or_zero_runs_in_settings_name_the_step_and_tier():
+    @artifact("testpaper", "negepochs", settings=Tiered(smoke=Epochs(-1), quick=Epochs(2), paper=Epochs(2)),
+              resources=Tiered.same(Resources(runtime_min=1)))
+    def step(ctx):
+        raise AssertionError("never runs")
+    try:
+        with pytest.raises(ConfigError, match="testpaper/negepochs at the smoke tier has epochs=-1"):
+            ARTIFACTS["testpaper", "negepochs"].settings_for("smoke")
+        with pytest.raises(ConfigError, match="n_runs=0.*--n-seeds"):
+            ARTIFACTS["testpaper", "negepochs"].settings_for("quick", n_seeds=0)
+        assert ARTIFACTS["testpaper", "negepochs"].settings_for("quick", n_seeds=3).n_runs == 3
+    finally:
+        del ARTIFACTS["testpaper", "negepochs"]
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,25 @@ def test_mnist_both_layouts_and_precedence(tmp_path):
     assert not cache.exists()  # IDX is never cached
 
 
+def test_a_file_whose_md5_differs_from_the_data_roots_md5sums_is_named(tmp_path):
+    import hashlib
+    x, y = _digits(4)
+    root = tmp_path / "root"
+    (root / "mnist").mkdir(parents=True)
+    write_idx(root / "mnist" / "t10k-images-idx3-ubyte.gz", x)
+    write_idx(root / "mnist" / "t10k-labels-idx1-ubyte.gz", y)
+    good = hashlib.md5((root / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes()).hexdigest()
+    (root / "MD5SUMS").write_text(f"{good}  mnist/t10k-images-idx3-ubyte.gz\n")
+    assert load_dataset("mnist", "test", root=root).n == 4  # listed and right; labels unlisted
+    root2 = tmp_path / "root2"
+    root2.mkdir()
+    (root / "mnist").rename(root2 / "mnist")
+    (root2 / "MD5SUMS").write_text(f"{'0' * 32}  mnist/t10k-images-idx3-ubyte.gz\n")
+    with pytest.raises(CorruptDataset, match=rf"t10k-images-idx3-ubyte.gz: md5 {good}, but "
+                                             rf".*MD5SUMS lists {'0' * 32}.*Copy it again"):
+        load_dataset("mnist", "test", root=root2)
+
+
 def test_mnist_count_mismatch_names_both_files(tmp_path):
     folder = tmp_path / "fashion-mnist"
     images, labels = _digits(6)
@@ -252,6 +271,15 @@ def test_jpeg_zip_decoders_agree_and_damage_is_named(tmp_path):
         with pytest.raises(CorruptDataset, match="train/cat/0000.jpg"):
             load_dataset("cifar10", root=root, cache_dir=tmp_path / "c4", decoder=decoder, workers=1)
     assert not list((tmp_path / "c4").rglob("*.npy"))
+
+
+def test_cifar10_zip_with_the_wrong_class_folders_is_named(tmp_path):
+    x, y = _cifar_images(1, 3, seed=9)
+    root = tmp_path / "root"
+    _write_class_zip(root / "cifar10-jpeg" / "test.zip", "test", x, y, ["cats", "dogs", "frogs"])
+    with pytest.raises(CorruptDataset, match=r"test.zip: class folders test/\{cats,dogs,frogs\} are "
+                                             r"not CIFAR-10's test/\{airplane,.*truck\}"):
+        load_dataset("cifar10", "test", root=root, cache_dir=tmp_path / "cache")
 
 
 def test_cifar100_pickles_first_then_zip(tmp_path):
@@ -423,7 +451,25 @@ def test_cache_write_failure_leaves_no_entry(tmp_path, monkeypatch):
     assert arrays["x"].shape == (3, 2) and meta["k"] == 1
     # a damaged array file is treated as a miss, never served
     cache.array_path("x").write_bytes(b"junk")
-    assert cache.load() is None
+    with pytest.warns(UserWarning, match="damaged"):
+        assert cache.load() is None
+
+
+def test_a_corrupt_npy_in_the_decode_cache_is_detected_and_rebuilt(tmp_path):
+    """Same shape and dtype, one flipped byte: the marker's checksum catches it."""
+    x, y = _cifar_images(2, 10, seed=8)
+    root, cache = tmp_path / "root", tmp_path / "cache"
+    _write_class_zip(root / "cifar10-jpeg" / "test.zip", "test", x, y, CIFAR10_CLASSES)
+    first = load_dataset("cifar10", "test", root=root, cache_dir=cache)
+    (npy,) = [p for p in (cache / "cifar10").glob("test-*.npy") if p.name.endswith(".x.npy")]
+    raw = bytearray(npy.read_bytes())
+    raw[-100] ^= 0xFF  # inside the pixel payload: np.load still reads an array of the right shape
+    npy.write_bytes(bytes(raw))
+    with pytest.warns(UserWarning, match=r"cache entry .*test-.*\.json is damaged .*x has shape, dtype, crc32"):
+        second = load_dataset("cifar10", "test", root=root, cache_dir=cache)
+    assert "from cache" not in second.source and torch.equal(second.x, first.x)
+    third = load_dataset("cifar10", "test", root=root, cache_dir=cache)  # the rebuilt entry is served
+    assert "from cache" in third.source and torch.equal(third.x, first.x)
 
 
 # ---------------------------------------------------------------- missing data and download

@@ -71,3 +71,16 @@ def test_snakemake_check_runs_as_written_in_the_readme(tmp_path):
     assert "cores have to be specified" not in proc.stderr
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (workdir / "reports/scorecard.md").is_file()
+
+
+@pytest.mark.workflow
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a CUDA device")
+def test_snakemake_with_device_cuda_on_a_cpu_machine_stops_before_any_job(tmp_path):
+    """The workflow's config validation (onstart) says so; no job starts, no result is written."""
+    from conftest import snakemake
+    workdir = copy_workflow(tmp_path)
+    proc = snakemake(workdir, "imani2022_fig10", "--config", "device=cuda", "download=false")
+    assert proc.returncode != 0
+    assert "'device' is 'cuda', but this machine has 0 CUDA device(s)" in proc.stderr + proc.stdout
+    assert "rule train_model" not in proc.stdout + proc.stderr
+    assert not (workdir / "results").exists()

@@ -347,6 +347,60 @@ def test_scancel_then_rerun_resumes_without_redoing_finished_jobs(scenario):
     assert {second.jobs[j].step for j in second.finished} == second.steps()
 
 
+# -- a GPU job on the test cluster's count-only GPU GRES -----------------------------------
+# Options the plugin's docs (snakemake-executor-plugin-slurm 2.8.0) tell users not to force
+# on GPU jobs, or that it manages itself (a duplicate GPU request): --ntasks-per-gpu makes
+# the job step's srun fail ("SLURM_TRES_PER_TASK is mutually exclusive with --ntasks-per-gpu").
+DISCOURAGED_GPU_OPTIONS = ("--ntasks-per-gpu", "--gpus-per-task", "--gres")
+
+
+def _wait_running(cluster: SlurmCluster, proc: subprocess.Popen, comment: str) -> str:
+    deadline = time.monotonic() + INVOCATION_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"snakemake exited before {comment} ran")
+        for jobid, state, job_comment in cluster.squeue("%i|%T|%k"):
+            if state == "RUNNING" and job_comment == comment:
+                return jobid
+        time.sleep(0.5)
+    raise AssertionError(f"no RUNNING SLURM job {comment}")
+
+
+def test_a_quick_tier_training_job_holds_the_gpu_gres(cluster, tmp_path):
+    """`--profile profiles/slurm --config tier=quick`: training (registry gpu=1) is submitted
+    with --gpus=1 and slurmctld allocates the node's GPU GRES to it. The job runs on the CPU
+    (the GRES is count-only) and is cancelled once slurmctld shows the allocation: a quick
+    training run takes minutes."""
+    workdir = copy_workflow(tmp_path / "wf")
+    partitions = tmp_path / "partitions.yaml"
+    partitions.write_text(f"partitions:\n  {cluster.partition}:\n    max_gpu: 1\n"
+                          f"    max_threads: {cluster.cpus}\n    max_mem_mb: {cluster.real_memory}\n")
+    cmd = cluster_snakemake_cmd(
+        f"results/{PAPER}/models/peaks_h1.pt", "--profile", str(PROFILE), "--config", "tier=quick",
+        "--slurm-partition-config", str(partitions), "--slurm-status-command", "squeue",
+        "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1",
+        "--verbose")  # logs the plugin's "sbatch call: ..."
+    log = tmp_path / "gpu.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=job_env(cluster.env), stdout=fh,
+                                stderr=subprocess.STDOUT)
+        try:
+            jobid = _wait_running(cluster, proc, f"rule_train_model_wildcards_{PAPER}_peaks_h1")
+            shown = subprocess.run(["scontrol", "show", "job", "-d", jobid], env=cluster.env,
+                                   capture_output=True, text=True, timeout=10).stdout
+        finally:
+            stop_process(proc)  # SIGTERM: snakemake scancels its job
+    text = log.read_text()
+    assert "TresPerJob=gres:gpu:1" in shown, shown          # requested ...
+    assert re.search(r"^\s*JOB_GRES=gpu:1$", shown, re.M), shown  # ... and allocated
+    assert re.search(r"GRES=gpu:1\(IDX:0\)", shown), shown
+    (call,) = re.findall(r"sbatch call: (.*)$", text, re.M)
+    assert "--gpus=1" in call.split(), call
+    for option in DISCOURAGED_GPU_OPTIONS:
+        assert option not in call, (option, call)
+    assert f"-p {cluster.partition}" in call, call
+
+
 # -- GPU requests, without daemons ------------------------------------------------------
 FAKE_SBATCH = """#!{python}
 # Records each sbatch call (one JSON list per line) and refuses it: snakemake then reports

@@ -257,3 +257,85 @@ def test_with_results_of_two_tiers_each_waits_for_the_tier_after_its_own(tmp_pat
     assert [(s.tier, s.artifacts) for s in summary.next_steps] == [("quick", ["p/fig1"]), ("paper", ["p/fig2"])]
     assert "Tier: **quick** (results of several tiers: 1 at smoke, 1 at quick)" in render_markdown(
         scorecard(targets, tmp_path, {("p", "fig1"), ("p", "fig2")}), summary)
+
+
+BAD_TARGETS = """\
+p:
+  title: P
+  artifacts:
+    fig1:
+      title: F
+      colour: red
+      targets:
+        - {id: parse, claim: 'a >> > b'}
+        - {id: tol, metric: a, paper_value: 1.0, tolerance: {quik: 0.1}}
+        - {id: typo, metric: a, paper_value: 1.0, tolerance: {quick: 0.1}, tolerence_kind: rel}
+        - {id: typo, claim: 'a > b', tiers: [smok]}
+"""
+
+
+def test_every_targets_file_problem_is_named_by_paper_artifact_and_target(tmp_path):
+    from repalign.targets import load_targets
+
+    path = tmp_path / "t.yaml"
+    path.write_text(BAD_TARGETS)
+    with pytest.raises(RepalignError) as info:
+        load_targets(path)
+    msg = str(info.value)
+    assert msg.startswith(f"6 problem(s) in {path}")
+    assert f"{path}: p/fig1: unknown artifact key 'colour'" in msg
+    assert f"{path}: p/fig1/parse: claim 'a >> > b' is not a valid expression" in msg
+    assert f"{path}: p/fig1/tol: tolerance for 'quik', which is not a tier (use smoke, quick, paper)" in msg
+    assert f"{path}: p/fig1/typo: unknown target key 'tolerence_kind'" in msg
+    assert f"{path}: p/fig1/typo: target id used 2 times" in msg
+    assert "p/fig1/typo: tiers ['smok'] are not tiers" in msg
+
+
+def _validate_cli(tmp_path, targets_text, results=None):
+    from repalign.cli import main
+
+    path = tmp_path / "t.yaml"
+    path.write_text(targets_text)
+    argv = ["check", "--validate-only", "--targets", str(path), "--results", str(tmp_path / "results")]
+    return main(argv)
+
+
+def test_validate_only_exits_non_zero_and_writes_no_scorecard(tmp_path, capsys):
+    assert _validate_cli(tmp_path, BAD_TARGETS) == 1
+    out = capsys.readouterr().out
+    assert "INVALID 6 problem(s)" in out and "p/fig1/parse" in out
+    assert not (tmp_path / "reports").exists() and not list(tmp_path.glob("scorecard*"))
+    assert _validate_cli(tmp_path, "p:\n  artifacts:\n    fig1:\n      targets:\n"
+                                   "        - {id: c, claim: 'a > b'}\n") == 0
+    # an artifact without a step is the papers' inventory (scored not_implemented): counted, not an error
+    assert "0 problem(s); 1 artifacts have no step yet (not_implemented)" in capsys.readouterr().out
+
+
+def test_validate_only_names_a_metric_the_artifacts_result_never_writes(tmp_path, capsys):
+    (tmp_path / "results" / "p").mkdir(parents=True)
+    (tmp_path / "results" / "p" / "fig1.json").write_text(json.dumps(
+        {**result(tier="smoke", accuracy=0.9, loss=0.1), "not_run_metrics": {"kmnist.acc": "missing"}}))
+    text = ("p:\n  artifacts:\n    fig1:\n      targets:\n"
+            "        - {id: ok, claim: 'accuracy > loss and kmnist.acc > 0'}\n"
+            "        - {id: bad, claim: 'acuracy > loss'}\n")
+    assert _validate_cli(tmp_path, text) == 1
+    out = capsys.readouterr().out
+    assert "p/fig1/bad: metric 'acuracy' is not written by p/fig1" in out and "did you mean 'accuracy'" in out
+    assert "p/fig1/ok" not in out
+
+
+def test_a_result_of_another_schema_version_is_a_fail_with_the_fix_never_a_score(tmp_path):
+    from repalign.results import SCHEMA_VERSION, read_result, write_result
+
+    path = tmp_path / "p" / "fig1.json"
+    write_result(path, result(a=2.0, b=1.0), {})
+    assert read_result(path)["schema_version"] == SCHEMA_VERSION
+    targets = {"p": {"artifacts": {"fig1": {"targets": [{"id": "c", "claim": "a > b"}]}}}}
+    assert scorecard(targets, tmp_path, {("p", "fig1")})[0].status == "pass"
+    for version, age in ((SCHEMA_VERSION - 1, "an older"), (SCHEMA_VERSION + 1, "another")):
+        path.write_text(json.dumps({**result(a=2.0, b=1.0), "schema_version": version}))
+        with pytest.raises(RepalignError, match=rf"{path} has schema_version {version}, written by {age} "
+                                                rf"version.*Re-run its rule: snakemake --forcerun {path}"):
+            read_result(path)
+        (rec,) = scorecard(targets, tmp_path, {("p", "fig1")})
+        assert rec.status == "fail" and rec.value is None and f"schema_version {version}" in rec.reason

@@ -44,6 +44,17 @@ def test_smoke_dag_writes_every_result_figure_and_the_scorecard(smoke_dag):
     assert not failed, failed   # at smoke a fail is a metric that is missing or not finite
 
 
+def test_every_metric_a_target_names_is_written_by_its_smoke_result(smoke_dag):
+    """`check --validate-only` with the smoke results: no target names a metric its
+    artifact's experiment never writes (a typo in paper_targets.yaml)."""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "repalign", "check", "--validate-only", "--results",
+                           "results"], cwd=smoke_dag, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 problem(s)" in proc.stdout
+
+
 def test_check_passes_then_fails_when_a_result_is_perturbed(smoke_dag, tmp_path):
     workdir = copy_workflow(tmp_path)
     shutil.copytree(smoke_dag / "results", workdir / "results")

@@ -20,14 +20,24 @@ from repalign.compute import cli as compute_cli
 from repalign.errors import RepalignError
 
 
+def _count(minimum: int):
+    """An argparse type: an integer of at least ``minimum``."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+    return parse
+
+
 def _step_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("paper")
     p.add_argument("name")
     p.add_argument("--tier", required=True, choices=("smoke", "quick", "paper"))
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--seed", type=int, default=0, help="base seed; run i uses seed + i")
-    p.add_argument("--n-seeds", type=int, default=None, help="override the tier's number of runs")
+    p.add_argument("--seed", type=_count(0), default=0, help="base seed; run i uses seed + i")
+    p.add_argument("--n-seeds", type=_count(1), default=None, help="override the tier's number of runs")
     p.add_argument("--data-root", default=None, help="data root (default: $REPALIGN_DATA or ./data)")
     p.add_argument("--cache-dir", default=None, help="decoded-data cache (default: $REPALIGN_CACHE)")
     p.add_argument("--download", action="store_true", help="let torchvision download missing data")
@@ -65,11 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     plot.add_argument("--result", required=True, type=Path)
     plot.add_argument("--out", required=True, type=Path, help="PNG path; a PDF is written beside it")
     check = sub.add_parser("check", help="score existing results against paper_targets.yaml")
-    check.add_argument("--results", type=Path, default=Path("results"))
+    check.add_argument("--results", type=Path, default=None,
+                       help="result files (default results/; with --validate-only, only if given)")
     check.add_argument("--targets", type=Path, default=Path("paper_targets.yaml"))
     check.add_argument("--out", type=Path, default=Path("reports"))
     check.add_argument("--figures", type=Path, default=Path("figures"), help="PNGs the HTML scorecard embeds")
     check.add_argument("--no-fail", action="store_true", help="exit 0 even when a target fails")
+    check.add_argument("--validate-only", action="store_true",
+                       help="only check the targets file (keys, claims, tolerance tiers; and metric "
+                            "names against the results that exist); exit 1 on any problem")
     sub.add_parser("list", help="list implemented artifacts and models")
     compute_cli.add_parsers(sub)  # ledger, estimate, gpu-run
     args = parser.parse_args(argv)
@@ -91,10 +105,15 @@ def main(argv: list[str] | None = None) -> int:
             from repalign.plots import draw
 
             draw(args.paper, args.name, args.result, args.out)
+        elif args.command == "check" and args.validate_only:
+            from repalign.experiments import ARTIFACTS
+            from repalign.targets import validate_only
+
+            return 1 if validate_only(args.targets, args.results, set(ARTIFACTS)) else 0
         elif args.command == "check":
             from repalign.targets import run_check
 
-            failed = run_check(args.results, args.targets, args.out, args.figures)
+            failed = run_check(args.results or Path("results"), args.targets, args.out, args.figures)
             return 1 if failed and not args.no_fail else 0
         elif args.command in compute_cli.COMMANDS:
             return compute_cli.run(args)

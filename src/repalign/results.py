@@ -3,6 +3,11 @@
 Both are written atomically (temp file, then rename), so a killed job never leaves a
 file that looks complete. A result with ``status: not_run`` records why the experiment
 could not run (e.g. a missing dataset); it has no metrics.
+
+Every result JSON carries ``schema_version`` (:data:`SCHEMA_VERSION`). Reading one written
+with another version raises an error naming the file and the rule to re-run, so that an
+old layout is never scored as if it were the current one. Files written before the field
+existed have the layout of version 1 and count as it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from repalign.errors import RepalignError
+
+SCHEMA_VERSION = 1  # bump when the record's layout or a metric's meaning changes
 
 
 @dataclass
@@ -110,6 +117,7 @@ def write_result(json_path: Path, record: dict, arrays: dict[str, np.ndarray]) -
     json_path = Path(json_path)
     npz_path = json_path.with_suffix(".npz")
     atomic_write(npz_path, lambda fh: _write_npz(fh, arrays))
+    record = {"schema_version": SCHEMA_VERSION, **record}
     text = json.dumps(_json_safe(record), indent=2, sort_keys=False, allow_nan=False)
     atomic_write(json_path, lambda fh: fh.write(text.encode()))
 
@@ -124,6 +132,14 @@ def read_result(json_path: Path) -> dict:
     for key in ("paper", "artifact", "status", "tier"):
         if key not in record:
             raise RepalignError(f"result file {json_path} has no '{key}' field; re-run its rule.")
+    version = record.get("schema_version", 1)
+    if version != SCHEMA_VERSION:
+        age = "an older" if isinstance(version, int) and version < SCHEMA_VERSION else "another"
+        raise RepalignError(
+            f"result file {json_path} has schema_version {version!r}, written by {age} version of "
+            f"the suite (this one reads version {SCHEMA_VERSION}); its numbers are not scored. "
+            f"Re-run its rule: snakemake --forcerun {json_path} --cores 1 (or delete the file "
+            "and run snakemake again).")
     return record
 
 

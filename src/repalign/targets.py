@@ -22,6 +22,7 @@ A failed sanity check is a ``fail`` like any other (``check`` exits non-zero).
 from __future__ import annotations
 
 import ast
+import difflib
 import json
 import math
 import operator
@@ -148,26 +149,131 @@ def eval_claim(claim: str, metrics: dict[str, float]) -> bool:
 
 # ---- loading and evaluating -------------------------------------------------------
 
+PAPER_KEYS = {"title", "artifacts"}
+ARTIFACT_KEYS = {"title", "kind", "data", "targets", "tier_note", "companion_of", "note"}
+TARGET_KEYS = {"id", "source", "metric", "paper_value", "tolerance", "tolerance_kind", "claim",
+               "tiers", "kind"}
+
+
+def _unknown(keys, allowed: set, what: str) -> list[str]:
+    return [f"unknown {what} key '{k}' (allowed: {', '.join(sorted(allowed))})"
+            for k in keys if k not in allowed]
+
+
+def _target_errors(t: dict) -> list[str]:
+    """What is wrong with one target (without where it is)."""
+    errors = _unknown(t, TARGET_KEYS, "target")
+    if ("metric" in t) == ("claim" in t):
+        errors.append("a target needs exactly one of 'metric' or 'claim'")
+    if t.get("kind", "reproduction") not in KINDS:
+        errors.append(f"kind must be one of {', '.join(KINDS)}, not {t['kind']!r}")
+    if "claim" in t:
+        try:
+            parse_claim(str(t["claim"]))
+        except RepalignError as exc:
+            errors.append(str(exc))
+        bad = [x for x in t.get("tiers") or [] if x not in TIERS]
+        if bad:
+            errors.append(f"tiers {bad} are not tiers (use {', '.join(TIERS)})")
+    elif "metric" in t:
+        if t.get("tolerance_kind", "abs") not in ("abs", "rel"):
+            errors.append("tolerance_kind must be abs or rel")
+        tol = t.get("tolerance") or {}
+        if not isinstance(tol, dict):
+            errors.append(f"tolerance must map tiers ({', '.join(TIERS)}) to numbers, not {tol!r}")
+            tol = {}
+        for tier, value in tol.items():
+            if tier not in TIERS:
+                errors.append(f"tolerance for '{tier}', which is not a tier (use {', '.join(TIERS)})")
+            elif not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                errors.append(f"tolerance at the {tier} tier must be a number >= 0, not {value!r}")
+        value = t.get("paper_value")
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            errors.append(f"a metric target needs a numeric paper_value, not {value!r}")
+    return errors
+
+
+def targets_errors(doc, path) -> list[str]:
+    """Every problem of a ``paper_targets.yaml`` document, each prefixed ``path: paper/artifact/id``."""
+    if not isinstance(doc, dict):
+        return [f"{path}: expected a mapping of papers, got {type(doc).__name__}"]
+    errors = []
+    for paper, entry in doc.items():
+        entry = entry or {}
+        errors += [f"{path}: {paper}: {e}" for e in _unknown(entry, PAPER_KEYS, "paper")]
+        for art_id, art in (entry.get("artifacts") or {}).items():
+            art = art or {}
+            errors += [f"{path}: {paper}/{art_id}: {e}" for e in _unknown(art, ARTIFACT_KEYS, "artifact")]
+            ids = [t.get("id") for t in art.get("targets") or []]
+            errors += [f"{path}: {paper}/{art_id}/{i}: target id used {ids.count(i)} times"
+                       for i in sorted({i for i in ids if ids.count(i) > 1}, key=str)]
+            for t in art.get("targets") or []:
+                errors += [f"{path}: {paper}/{art_id}/{t.get('id')}: {e}" for e in _target_errors(t)]
+    return errors
+
+
 def load_targets(path: Path) -> dict:
-    """Load and shape-check ``paper_targets.yaml``; errors name the paper, artifact and target."""
+    """Load and check ``paper_targets.yaml``; the error lists every problem, each naming the
+    paper, artifact and target id (see :func:`targets_errors`)."""
     try:
         doc = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise RepalignError(f"cannot read targets file {path}: {exc}") from exc
-    for paper, entry in doc.items():
-        for art_id, art in (entry.get("artifacts") or {}).items():
-            for t in art.get("targets") or []:
-                where = f"{path}: {paper}/{art_id}/{t.get('id')}"
-                if ("metric" in t) == ("claim" in t):
-                    raise RepalignError(f"{where}: a target needs exactly one of 'metric' or 'claim'")
-                if t.get("kind", "reproduction") not in KINDS:
-                    raise RepalignError(f"{where}: kind must be one of {', '.join(KINDS)}, "
-                                        f"not {t['kind']!r}")
-                if "claim" in t:
-                    parse_claim(t["claim"])
-                elif t.get("tolerance_kind", "abs") not in ("abs", "rel"):
-                    raise RepalignError(f"{where}: tolerance_kind must be abs or rel")
+    errors = targets_errors(doc, path)
+    if errors:
+        raise RepalignError(f"{len(errors)} problem(s) in {path}; fix them before running:\n  - "
+                            + "\n  - ".join(errors))
     return doc
+
+
+def target_names(t: dict) -> list[str]:
+    """The metric names a target reads."""
+    return parse_claim(t["claim"])[1] if "claim" in t else [t["metric"]]
+
+
+def metric_errors(targets: dict, results_dir: Path, path) -> list[str]:
+    """Targets naming a metric that the artifact's existing ``ok`` result (any tier) neither
+    writes nor declares not run: a typo, or a metric the experiment never computes."""
+    errors = []
+    for paper, entry in targets.items():
+        for art_id, art in (entry.get("artifacts") or {}).items():
+            file = Path(results_dir) / paper / f"{art_id}.json"
+            try:
+                result = read_result(file) if file.is_file() else None
+            except RepalignError as exc:
+                errors.append(str(exc))
+                continue
+            if not result or result["status"] != "ok":
+                continue
+            written = set(result.get("metrics") or {}) | set(result.get("not_run_metrics") or {})
+            for t in art.get("targets") or []:
+                for name in target_names(t):
+                    if name not in written:
+                        close = difflib.get_close_matches(name, sorted(written), n=1)
+                        errors.append(f"{path}: {paper}/{art_id}/{t['id']}: metric '{name}' is not "
+                                      f"written by {paper}/{art_id} (its result {file})"
+                                      + (f"; did you mean '{close[0]}'?" if close else ""))
+    return errors
+
+
+def validate_only(targets_path: Path, results_dir: Path | None, implemented: set) -> int:
+    """``python -m repalign check --validate-only``: print every problem; return their number.
+
+    Artifacts with targets but no registered step are counted, not errors: they are the
+    papers' inventory, scored ``not_implemented``."""
+    try:
+        doc = load_targets(targets_path)
+    except RepalignError as exc:
+        print(f"INVALID {exc}")
+        return max(1, str(exc).count("\n  - "))
+    errors = metric_errors(doc, results_dir, targets_path) if results_dir is not None else []
+    for e in errors:
+        print(f"INVALID {e}")
+    no_step = [(p, a) for p, e in doc.items() for a in (e.get("artifacts") or {}) if (p, a) not in implemented]
+    n = sum(len(a.get("targets") or []) for e in doc.values() for a in (e.get("artifacts") or {}).values())
+    print(f"{targets_path}: {len(doc)} papers, {n} targets: {len(errors)} problem(s); "
+          f"{len(no_step)} artifacts have no step yet (not_implemented)")
+    return len(errors)
 
 
 def _metric_values(names: list[str], metrics: dict) -> tuple[dict, str | None]:
@@ -215,7 +321,7 @@ def evaluate_target(paper: str, art_id: str, t: dict, result: dict) -> Record:
     metrics = result.get("metrics") or {}
     rec = _record(paper, art_id, t, "fail", tier)
     declared = result.get("not_run_metrics") or {}
-    names = parse_claim(t["claim"])[1] if "claim" in t else [t["metric"]]
+    names = target_names(t)
     absent = [n for n in names if n not in metrics]
     if absent and all(n in declared for n in absent):
         rec.status, rec.why = "not_run", "missing_data"
@@ -294,7 +400,11 @@ def scorecard(targets: dict, results_dir: Path, implemented: set[tuple[str, str]
                 records += [_record(paper, art_id, t, "not_run", why="no_result",
                                     reason=f"no result yet: run `snakemake {paper}_{art_id}`") for t in tlist]
             else:
-                result = read_result(path)
+                try:
+                    result = read_result(path)
+                except RepalignError as exc:  # corrupt, or another schema_version: never scored
+                    records += [_record(paper, art_id, t, "fail", reason=str(exc)) for t in tlist]
+                    continue
                 if result["status"] != "ok":
                     records += [_record(paper, art_id, t, "not_run", result["tier"], _why_result_not_run(result),
                                         result.get("reason")) for t in tlist]

@@ -18,8 +18,10 @@ rule scorecard:
         CONDA_ENV
     localrule: True
     shell:
+        # validate first: a targets file that went bad since the workflow was parsed stops here
+        "python -m repalign check --validate-only --targets {input.targets} 2>&1 | tee {log} && "
         "python -m repalign check --no-fail --results results --figures figures "
-        "--targets {input.targets} --out reports 2>&1 | tee {log}"
+        "--targets {input.targets} --out reports 2>&1 | tee -a {log}"
 
 
 rule check:

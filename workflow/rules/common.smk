@@ -3,7 +3,6 @@ import os
 import shlex
 import sys
 
-import yaml
 from snakemake.utils import validate
 
 SRC_DIR = os.path.join(workflow.basedir, "src")
@@ -12,9 +11,12 @@ from repalign.availability import step_datasets, workflow_key
 from repalign.config import validate_config
 from repalign.data.paths import require_data_root
 from repalign.experiments import ARTIFACTS, MODELS
+from repalign.targets import load_targets
 
 # Name every bad key first, then let snakemake's own validate() have its say.
-validate_config(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
+# --config download=false arrives as a string: validate_config turns it into a boolean.
+CONFIG_SCHEMA = os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
+validate_config(config, CONFIG_SCHEMA)
 validate(config, schema="../schemas/config.schema.yaml")
 # A data_root (or $REPALIGN_DATA) that does not exist stops the run here, before any job.
 DATA_ROOT = require_data_root(config["data_root"])
@@ -30,9 +32,18 @@ CONDA_ENV = "../../envs/cpu.yaml" if TIER == "smoke" else "../../envs/cuda.yaml"
 # (snakemake formats the prefix like a shell command: doubled braces are literal ones)
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC_DIR)}:${{{{PYTHONPATH:-}}}}; ")
 PAPER_TARGETS = "paper_targets.yaml"
-with open(os.path.join(workflow.basedir, PAPER_TARGETS)) as _fh:
-    TARGETS = yaml.safe_load(_fh)
+# A bad paper_targets.yaml (unknown key, unparseable claim, tolerance for no tier) stops
+# the workflow here, before any job, naming each paper/artifact/target.
+TARGETS = load_targets(os.path.join(workflow.basedir, PAPER_TARGETS))
 PAPERS = list(TARGETS)
+
+
+onstart:
+    # Before any job: where jobs run on this machine (not a cluster submit host, whose jobs
+    # run elsewhere; not a dry run), it must have the configured CUDA device and be able to
+    # write cache_dir.
+    if workflow.local_exec:
+        validate_config(config, CONFIG_SCHEMA, machine=True)
 
 
 def result_path(paper, artifact):

@@ -52,6 +52,9 @@ PICKLES = {
     },
 }
 ZIP_DIRS = {"cifar10": "cifar10-jpeg", "cifar100": "cifar100-jpeg"}
+# CIFAR-10's class folders, as the zip layout must name them (alphabetical = CIFAR's order)
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
 ORDER = {"cifar10": ("zip", "pickle"), "cifar100": ("pickle", "zip")}
 
 
@@ -166,9 +169,15 @@ def load_cifar(req: Request) -> ImageSplit:
         if layout == "zip":
             zip_path = req.root / ZIP_DIRS[req.name] / f"{req.split}.zip"
             if zip_path.is_file():
+                req.verify(zip_path)
                 x, y, classes, lossy, hit = load_class_zip(zip_path, req.name, req.split,
                                                            req.cache_dir, opts["workers"],
                                                            opts["decoder"])
+                if req.name == "cifar10" and tuple(classes) != CIFAR10_CLASSES:
+                    raise CorruptDataset(
+                        f"{zip_path}: class folders {req.split}/{{{','.join(classes)}}} are not "
+                        f"CIFAR-10's {req.split}/{{{','.join(CIFAR10_CLASSES)}}}; the zip must hold "
+                        f"{req.split}/<class>/<image> with those ten names (labels follow them)")
                 kind = "JPEG re-encoding" if lossy else "image-file copy"
                 note = ", lossy: not the original pickles" if lossy else ""
                 return ImageSplit(

@@ -71,6 +71,7 @@ def load_idx_dataset(req: Request) -> ImageSplit:
         img = _find(folder, f"{prefix}-images-idx3-ubyte")
         lab = _find(folder, f"{prefix}-labels-idx1-ubyte")
         if img is not None and lab is not None:
+            req.verify(img, lab)
             x, y = read_idx_pair(img, lab, len(CLASSES[req.name]))
             return ImageSplit(
                 x=torch.from_numpy(x), y=torch.from_numpy(y),

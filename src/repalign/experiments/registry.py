@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import torch
 
+from repalign.errors import ConfigError
+
 TIERS = ("smoke", "quick", "paper")
 
 
@@ -89,6 +91,13 @@ class Step:
         settings = self.settings[tier]
         if n_seeds is not None and hasattr(settings, "n_runs"):
             settings = replace(settings, n_runs=n_seeds)
+        for key in ("epochs", "n_runs"):
+            value = getattr(settings, key, None)
+            if isinstance(value, int) and value < (1 if key == "n_runs" else 0):
+                raise ConfigError(f"{self.paper}/{self.name} at the {tier} tier has {key}={value}; "
+                                  f"{key} must be at least {1 if key == 'n_runs' else 0}"
+                                  + (" (--n-seeds / config n_seeds)" if key == "n_runs" else
+                                     " (fix its Tiered settings)"))
         return settings
 
 
