@@ -4,11 +4,13 @@ The CIFAR-10 steps are covered by the smoke DAG (with $REPALIGN_DATA) in test_wo
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
+from repalign.plots import draw
 from repalign.results import read_result
 from repalign.runner import run_step
 from repalign.targets import evaluate_target
@@ -25,3 +27,15 @@ def test_smoke_step_writes_every_target_metric(artifact, tmp_path):
     for target in TARGETS[artifact]["targets"]:
         record = evaluate_target("maennel2020", artifact, target, result)
         assert record.status != "fail", (target["id"], record.reason)
+
+
+@pytest.mark.parametrize("artifact", ["fig16", "fig17", "fig18"])
+def test_imagenet_figures_are_not_run_offline_naming_imagenet(artifact, tmp_path):
+    out = tmp_path / f"{artifact}.json"
+    status = run_step("artifact", "maennel2020", artifact, tier="smoke", out=out, device="cpu",
+                      data_root=str(tmp_path / "empty"))
+    record = json.loads(out.read_text())
+    assert status == "not_run" and record["status"] == "not_run"
+    assert "imagenet" in record["reason"] and str(tmp_path / "empty") in record["reason"]
+    draw("maennel2020", artifact, out, tmp_path / f"{artifact}.png")
+    assert (tmp_path / f"{artifact}.png").stat().st_size > 0

@@ -8,7 +8,9 @@ Tolstikhin, Baldock, Bousquet, Gelly, Keysers; NeurIPS 2020).
   filters of a 1-conv CNN on CIFAR-10 over training (Fig 2 misalignment, Fig 4 centre/right).
 - ``data_init``: data-only initialisation of conv layers (Table 1, Tables 2–7, App. E.3).
 - ``transfer``: upstream random-label pretraining then downstream training (Figs 1, 5, 6, 8, 9).
+- ``imagenet``: the App. B.6 ImageNet runs (Figs 16–18), not_run without ImageNet.
 - ``reduced``: run a step at its quick settings with stated overrides (CPU reductions).
 """
 
-from repalign.experiments.maennel2020 import data_init, eigen, tau, transfer, transfer_function  # noqa: F401  (registers steps)
+from repalign.experiments.maennel2020 import (  # noqa: F401  (registers steps)
+    data_init, eigen, imagenet, tau, transfer, transfer_function)
