@@ -123,3 +123,26 @@ def test_diverged_training_fails_naming_step_lr_and_seed_and_the_scorecard_says_
     healthy = repalign(out)   # the next good run clears the failure
     assert healthy.returncode == 0, healthy.stderr[-2000:]
     assert out.exists() and not marker.exists()
+
+
+def test_a_nan_metric_fails_the_job_writes_no_result_and_the_scorecard_says_fail(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from repalign.errors import NonFiniteMetric
+    from repalign.experiments import ARTIFACTS, load_paper
+    from repalign.results import Result
+    from repalign.runner import run_step
+    from repalign.targets import load_targets, scorecard
+
+    load_paper("imani2022")
+    step = ARTIFACTS[("imani2022", "fig4")]
+    monkeypatch.setitem(ARTIFACTS, ("imani2022", "fig4"), replace(
+        step, func=lambda ctx: Result(metrics={"sigma_1": float("nan"), "sigma_2": 2.0})))
+    out = tmp_path / "results" / "imani2022" / "fig4.json"
+    with pytest.raises(NonFiniteMetric, match=r"imani2022/fig4 .*seeds \[0, 1\].*sigma_1 = nan"):
+        run_step("artifact", "imani2022", "fig4", tier="smoke", out=out)
+    assert not out.exists() and not out.with_suffix(".npz").exists()
+    assert "sigma_1 = nan" in out.with_name(out.name + ".failed").read_text()
+    records = [r for r in scorecard(load_targets(HERE.parent / "paper_targets.yaml"), tmp_path / "results",
+                                    set(ARTIFACTS)) if (r.paper, r.artifact) == ("imani2022", "fig4")]
+    assert records and all(r.status == "fail" and "sigma_1 = nan" in r.reason for r in records)

@@ -64,3 +64,7 @@ class ConfigError(RepalignError):
 
 class NonFiniteLoss(RepalignError):
     """Training produced a NaN or infinite loss; nothing is written."""
+
+
+class NonFiniteMetric(NonFiniteLoss):
+    """An experiment produced a NaN or infinite metric; nothing is written, as for a loss."""

@@ -14,8 +14,9 @@ With ``data_key`` (the workflow passes it, see :mod:`repalign.availability`) the
 records the data the step ran with and which of it the run lacked, so that the workflow
 re-runs the step once that data appears.
 
-A step whose training diverges (:class:`NonFiniteLoss`) writes no output: the job fails with
-the step, lr and seeds in the message, and leaves ``<out>.failed`` (that message) beside the
+A step whose training diverges (:class:`NonFiniteLoss`), or an artifact that computes a NaN or
+infinite metric (:class:`NonFiniteMetric`), writes no output: the job fails with the step, lr
+(or the metrics) and seeds in the message, and leaves ``<out>.failed`` (that message) beside the
 output, which the scorecard reports as ``fail`` on the artifact's targets (and on those of the
 artifacts that need the model). The next successful run of the step removes it.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import asdict
@@ -35,7 +37,7 @@ import yaml
 from repalign import provenance
 from repalign.availability import lacking, read_record
 from repalign.data import resolve_cache_dir, resolve_data_root
-from repalign.errors import DatasetMissing, NonFiniteLoss, RepalignError, datasets_reported_missing
+from repalign.errors import DatasetMissing, NonFiniteLoss, NonFiniteMetric, RepalignError, datasets_reported_missing
 from repalign.experiments import PAPERS, load_paper
 from repalign.experiments.registry import ARTIFACTS, MODELS, Context, Step
 from repalign.experiments.storage import UpstreamNotRun, save_model_file
@@ -137,6 +139,16 @@ def failure_marker(out: Path) -> Path:
     return Path(out).with_name(Path(out).name + ".failed")
 
 
+def require_finite_metrics(result: Result) -> None:
+    """Raise :class:`NonFiniteMetric` naming every NaN or infinite metric of ``result``."""
+    bad = {k: v for k, v in flatten(result.metrics).items()
+           if isinstance(v, float) and not math.isfinite(v)}
+    if bad:
+        listed = ", ".join(f"{k} = {v}" for k, v in sorted(bad.items()))
+        raise NonFiniteMetric(f"non-finite metric(s): {listed}. Nothing was written; a metric that "
+                              "cannot be computed here belongs in Result.not_run with the reason.")
+
+
 def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: str = "auto",
              seed: int = 0, n_seeds: int | None = None, data_root: str | None = None,
              cache_dir: str | None = None, download: bool = False, missing_data: str = "not_run",
@@ -165,6 +177,8 @@ def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: 
     try:
         with datasets_reported_missing() as missed:
             output = step.func(ctx)
+        if isinstance(output, Result):
+            require_finite_metrics(output)
         status, reason = "ok", None
     except (DatasetMissing, UpstreamNotRun) as exc:
         if missing_data == "error":
@@ -175,7 +189,7 @@ def run_step(kind: str, paper: str, name: str, *, tier: str, out: Path, device: 
         message = f"{kind} {paper}/{name} ({tier} tier, seeds {ctx.seeds}) diverged: {exc}"
         failure_marker(out).parent.mkdir(parents=True, exist_ok=True)
         failure_marker(out).write_text(message + "\n")
-        raise NonFiniteLoss(message) from exc
+        raise type(exc)(message) from exc
     record = {**header, "status": status, "reason": reason,
               "provenance": provenance.collect(ctx.device, time.perf_counter() - start)}
     result = output if isinstance(output, Result) else Result()
