@@ -89,22 +89,28 @@ def _colour(i: int, n: int):
 def _spectra(record, arrays):
     fig, axes = plt.subplots(2, 2, figsize=(10, 8))
     for k, layer in enumerate(("layer9", "layer10")):
-        for e, epoch in enumerate(arrays["epochs"]):
-            style = dict(label=f"epoch {epoch}", color=_colour(e, arrays["epochs"].size))
-            eigs = arrays[f"{layer}.epoch{epoch}.eigs"]
-            axes[0, k].loglog(np.arange(1, eigs.size + 1), np.maximum(eigs, 1e-30), **style)
-            cum = arrays[f"{layer}.epoch{epoch}.cum_power"]
-            axes[1, k].semilogx(np.arange(1, cum.size + 1), cum, **style)
-        axes[0, k].set(xlabel="mode", ylabel="eigenvalue", title=f"{layer}: eigenspectrum")
-        axes[1, k].axvline(10, color="k", ls="--", lw=0.8)
-        axes[1, k].set(xlabel="mode ρ", ylabel="C(ρ)", title=f"{layer}: cumulative power of the target")
-        for ax in axes[:, k]:
-            ax.legend(fontsize=8)
+        curves = [(epoch, arrays[f"{layer}.epoch{epoch}.eigs"], arrays[f"{layer}.epoch{epoch}.cum_power"])
+                  for epoch in arrays["epochs"]]
+        _spectrum_column(axes[:, k], curves, "eigenvalue", f"{layer}: eigenspectrum",
+                         f"{layer}: cumulative power of the target")
     return fig
 
 
 for _name in ("fig3", "fig4", "fig5"):
     plotter("canatar2022", _name)(_spectra)
+
+
+def _spectrum_column(axes, curves, eig_label: str, eig_title: str, power_title: str) -> None:
+    """Eigenspectrum (top) and the target's cumulative power C(ρ) (bottom), one line per epoch."""
+    for e, (epoch, eigs, cum) in enumerate(curves):
+        style = dict(label=f"epoch {epoch}", color=_colour(e, len(curves)))
+        axes[0].loglog(np.arange(1, eigs.size + 1), np.maximum(eigs, 1e-30), **style)
+        axes[1].semilogx(np.arange(1, cum.size + 1), cum, **style)
+    axes[0].set(xlabel="mode", ylabel=eig_label, title=eig_title)
+    axes[1].axvline(10, color="k", ls="--", lw=0.8)
+    axes[1].set(xlabel="mode ρ", ylabel="C(ρ)", title=power_title)
+    for ax in axes:
+        ax.legend(fontsize=8)
 
 
 @plotter("canatar2022", "fig7")
@@ -128,15 +134,8 @@ def fig7(record, arrays):
 def fig8(record, arrays):
     fig, axes = plt.subplots(2, 2, figsize=(10, 8))
     for k, split in enumerate(("train", "test")):
-        for e, epoch in enumerate(arrays["epochs"]):
-            style = dict(label=f"epoch {epoch}", color=_colour(e, arrays["epochs"].size))
-            eigs = arrays[f"{split}.eigs"][e]
-            axes[0, k].loglog(np.arange(1, eigs.size + 1), np.maximum(eigs, 1e-30), **style)
-            cum = arrays[f"{split}.cum_power"][e]
-            axes[1, k].semilogx(np.arange(1, cum.size + 1), cum, **style)
-        axes[0, k].set(xlabel="mode", ylabel="NTK eigenvalue", title=f"NTK spectrum, {split}")
-        axes[1, k].axvline(10, color="k", ls="--", lw=0.8)
-        axes[1, k].set(xlabel="mode ρ", ylabel="C(ρ)", title=f"target cumulative power, {split}")
-        for ax in axes[:, k]:
-            ax.legend(fontsize=7)
+        curves = [(epoch, arrays[f"{split}.eigs"][e], arrays[f"{split}.cum_power"][e])
+                  for e, epoch in enumerate(arrays["epochs"])]
+        _spectrum_column(axes[:, k], curves, "NTK eigenvalue", f"NTK spectrum, {split}",
+                         f"target cumulative power, {split}")
     return fig

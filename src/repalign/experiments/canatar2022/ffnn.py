@@ -178,14 +178,19 @@ def _series(records: list[dict], split: str, key: str) -> np.ndarray:
     return np.array([r[split][key] for r in records], dtype=float)
 
 
+def _measured_run(ctx: Context) -> tuple[dict, Result]:
+    """The trained FFNN's payload and a result carrying its notes and epoch grid."""
+    payload = ctx.load_model("ffnn_mnist")
+    result = Result(notes=list(payload["notes"]))
+    result.arrays["epochs"] = np.array([r["epoch"] for r in payload["records"]])
+    return payload, result
+
+
 @artifact(PAPER, "fig7", settings=SETTINGS, resources=LIGHT, needs=("ffnn_mnist",))
 def fig7(ctx: Context) -> Result:
     """Fig 7: accuracy, and the NTK–target, NTK–network and network–target alignments over training."""
-    payload = ctx.load_model("ffnn_mnist")
-    records = payload["records"]
-    result = Result(notes=list(payload["notes"]))
-    m, a = result.metrics, result.arrays
-    a["epochs"] = np.array([r["epoch"] for r in records])
+    payload, result = _measured_run(ctx)
+    records, m, a = payload["records"], result.metrics, result.arrays
     for key in ("train_accuracy", "test_accuracy"):
         a[key] = np.array([r[key] for r in records])
         m[f"{key}.final"] = float(a[key][-1])
@@ -206,11 +211,8 @@ def fig7(ctx: Context) -> Result:
 @artifact(PAPER, "fig8", settings=SETTINGS, resources=LIGHT, needs=("ffnn_mnist",))
 def fig8(ctx: Context) -> Result:
     """Fig 8: the NTK eigenspectrum on train and test images and the target's cumulative power."""
-    payload = ctx.load_model("ffnn_mnist")
-    records = payload["records"]
-    result = Result(notes=list(payload["notes"]))
-    m, a = result.metrics, result.arrays
-    a["epochs"] = np.array([r["epoch"] for r in records])
+    payload, result = _measured_run(ctx)
+    records, m, a = payload["records"], result.metrics, result.arrays
     for split in ("train", "test"):
         a[f"{split}.eigs"] = np.stack([r[split]["eigs"] for r in records])
         a[f"{split}.cum_power"] = np.stack([r[split]["cum_power"] for r in records])
