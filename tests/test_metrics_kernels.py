@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from repalign.metrics import cumulative_power, kernel_alignment, linear_cka
+from repalign.metrics import cumulative_power, kernel_alignment, linear_cka, spectrum_and_power
 
 D = torch.float64
 
@@ -59,3 +59,16 @@ def test_cumulative_power_target_on_top_mode():
     top = torch.linalg.eigh(kernel)[1][:, -1]
     got = cumulative_power(kernel, 3 * top)  # 1-D targets allowed
     np.testing.assert_allclose(got.numpy(), 1.0, rtol=1e-10)
+
+
+def test_spectrum_and_power_pairs_each_eigenvalue_with_its_mode():
+    feats, targets = _rand(15, 20, seed=8), _rand(15, 2, seed=9)
+    kernel = feats @ feats.T
+    evals, cum = spectrum_and_power(kernel, targets)
+    np.testing.assert_allclose(evals.numpy(), np.sort(np.linalg.eigvalsh(kernel.numpy()))[::-1], rtol=1e-10)
+    np.testing.assert_allclose(cum.numpy(), cumulative_power(kernel, targets).numpy(), rtol=1e-12)
+    # the target on the mode of the 3rd largest eigenvalue: C(ρ) jumps to 1 exactly at ρ = 3
+    third = torch.linalg.eigh(kernel)[1][:, -3]
+    _, cum = spectrum_and_power(kernel, third)
+    np.testing.assert_allclose(cum.numpy()[:2], 0.0, atol=1e-10)
+    np.testing.assert_allclose(cum.numpy()[2:], 1.0, rtol=1e-10)

@@ -44,7 +44,7 @@ from repalign.metrics.equilibrium import (
     relu_correlation_map,
 )
 from repalign.metrics.fits import LogLogFit, loglog_fit
-from repalign.metrics.kernels import cumulative_power, kernel_alignment
+from repalign.metrics.kernels import cumulative_power, kernel_alignment, spectrum_and_power
 from repalign.metrics.probes import drs, stable_rank, triplet_planes
 from repalign.metrics.tangent import layer_tangent_alignment, layer_tangent_kernels, traced_ntk
 
@@ -60,6 +60,7 @@ __all__ = [
     "cka_matrix",
     "covariance_filters",
     "cumulative_power",
+    "spectrum_and_power",
     "drs",
     "equilibrium_profile",
     "equilibrium_slope",

@@ -6,7 +6,7 @@ import torch
 
 from repalign.metrics.cka import center_gram
 
-__all__ = ["kernel_alignment", "cumulative_power"]
+__all__ = ["kernel_alignment", "cumulative_power", "spectrum_and_power"]
 
 
 def kernel_alignment(k1: torch.Tensor, k2: torch.Tensor, centered: bool = False) -> torch.Tensor:
@@ -23,22 +23,25 @@ def kernel_alignment(k1: torch.Tensor, k2: torch.Tensor, centered: bool = False)
     return inner / (torch.linalg.matrix_norm(k1) * torch.linalg.matrix_norm(k2))
 
 
-def cumulative_power(kernel: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cumulative power C(ρ) of the targets on the kernel's eigenmodes, canatar2022 Eq. 3.
+def spectrum_and_power(kernel: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The eigenvalues of ``kernel`` [n, n] in decreasing order and the cumulative power C(ρ) of
+    ``targets`` on its eigenmodes (canatar2022 Eq. 3), from one ``eigh``.
 
-    The empirical eigenmodes are the eigenvectors φ_ρ of the Gram matrix
-    ``kernel`` [n, n] ordered by decreasing eigenvalue; the target
-    coefficients are a_ρ = φ_ρᵀ Y for ``targets`` Y [n, C] (or [n]). Entry k of
-    the result [n] is Σ_{γ ≤ k} ‖a_γ‖² / Σ_γ ‖a_γ‖², the fraction of target
-    power in the top k + 1 modes; the last entry is 1. (The L²_μ normalisation
-    of the eigenfunctions scales every a_ρ alike and cancels in the ratio.)
-    Within a repeated eigenvalue, e.g. the null space of a rank-N_ℓ layer
-    kernel, the split of power between modes depends on the eigenbasis
-    ``eigh`` picks; the cumulative value at the end of such a block does not.
+    Entry k of C is Σ_{γ ≤ k} ‖a_γ‖² / Σ_γ ‖a_γ‖² with a_ρ = φ_ρᵀ Y for ``targets`` Y [n, C]
+    (or [n]): the fraction of target power in the top k + 1 modes; the last entry is 1. (The
+    L²_μ normalisation of the eigenfunctions scales every a_ρ alike and cancels in the ratio.)
+    Within a repeated eigenvalue, e.g. the null space of a rank-N_ℓ layer kernel, the split of
+    power between modes depends on the eigenbasis ``eigh`` picks; the cumulative value at the
+    end of such a block does not.
     """
     if targets.dim() == 1:
         targets = targets.unsqueeze(1)
-    evals, vecs = torch.linalg.eigh(kernel)
-    vecs = vecs.flip(-1)  # eigh sorts ascending
-    power = (vecs.T @ targets).pow(2).sum(1)
-    return power.cumsum(0) / power.sum()
+    evals, vecs = torch.linalg.eigh(kernel)  # ascending
+    power = (vecs.T @ targets).pow(2).sum(1).flip(0)
+    return evals.flip(0), power.cumsum(0) / power.sum()
+
+
+def cumulative_power(kernel: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cumulative power C(ρ) of the targets on the kernel's eigenmodes, canatar2022 Eq. 3
+    (see :func:`spectrum_and_power`, which also returns the spectrum)."""
+    return spectrum_and_power(kernel, targets)[1]

@@ -27,7 +27,7 @@ from torch import nn
 from repalign.data import class_subset, load_dataset, to_float
 from repalign.experiments.canatar2022.kernels import numerical_rank, rank99
 from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
-from repalign.metrics import cumulative_power, kernel_alignment, traced_ntk
+from repalign.metrics import kernel_alignment, spectrum_and_power, traced_ntk
 from repalign.results import Result
 from repalign.train import EpochHook, EpochSampler, OptimConfig, epoch_grid, train
 
@@ -117,8 +117,8 @@ def ntk_measures(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
         f = net(x).double()
     onehot = F.one_hot(y, C).double()
     k_target, k_net = onehot @ onehot.T, f @ f.T
-    evals = torch.linalg.eigvalsh(ntk).flip(0).clamp_min(0).cpu().numpy()
-    cum = cumulative_power(ntk, onehot).cpu().numpy()
+    evals, cum = spectrum_and_power(ntk, onehot)
+    evals, cum = evals.clamp_min(0).cpu().numpy(), cum.cpu().numpy()
     return {"ntk_target": float(kernel_alignment(ntk, k_target)), "ntk_network": float(kernel_alignment(ntk, k_net)),
             "network_target": float(kernel_alignment(k_net, k_target)),
             "eigs": evals[:N_EIGS], "rank99": rank99(evals), "kernel_rank": numerical_rank(evals),
