@@ -26,6 +26,18 @@ from repalign.cli import main
 from repalign.train.sampler import EpochSampler
 
 
+class KillAfterStep:
+    """In-process fault: a training callback that stops the run right after step ``at``, as if the
+    job were killed there (the loop's last checkpoint is what a resumed run starts from)."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def __call__(self, step, model):
+        if step == self.at:
+            raise KeyboardInterrupt
+
+
 def _die() -> None:
     sys.stdout.flush()
     sys.stderr.flush()

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from imani2022_standins import write_cifar_pickles
+from standins import write_cifar_pickles
 from repalign.runner import run_step
 from repalign.targets import parse_claim
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from imani2022_standins import write_cifar_pickles
+from standins import write_cifar_pickles
 from repalign.experiments.imani2022 import imagenet_halves as ih
 from repalign.experiments.imani2022 import task_similarity as ts
 from repalign.experiments.imani2022.yosinski_split import load_split

@@ -4,22 +4,16 @@ features is logistic regression, and the smoke steps write every metric their ta
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from repalign.data.idx import write_idx
 from repalign.experiments.lou2022 import frozen
 from repalign.experiments.lou2022.ffnn import StackedFFNN
 from repalign.results import read_arrays, read_result
-from repalign.runner import run_step
-from repalign.targets import evaluate_target
 
-ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
+from lou2022_smoke import smoke_chain
+from standins import write_mnist_idx
 
 
 def test_blockwise_features_equal_the_materialised_network(monkeypatch):
@@ -58,32 +52,13 @@ def test_readout_accuracy_counts_argmax_hits():
     np.testing.assert_allclose(frozen.readout_accuracy(readout, feats, y), [75.0])
 
 
-def _fake_mnist(root: Path) -> None:
-    rng = np.random.default_rng(0)
-    (root / "mnist").mkdir(parents=True)
-    for prefix in ("train", "t10k"):
-        y = np.arange(100) % 10
-        x = rng.integers(0, 100, size=(100, 28, 28))
-        x[np.arange(100), y * 2, :] += 150  # one bright row per class
-        write_idx(root / "mnist" / f"{prefix}-images-idx3-ubyte.gz", x.astype(np.uint8))
-        write_idx(root / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", y.astype(np.uint8))
-
-
 def test_smoke_steps_write_every_named_metric(tmp_path):
-    _fake_mnist(tmp_path / "data")
-    options = {"tier": "smoke", "device": "cpu", "data_root": str(tmp_path / "data"),
-               "cache_dir": str(tmp_path / "cache")}
-    run_step("model", "lou2022", "frozen_mnist", out=tmp_path / "frozen_mnist.pt", **options)
-    for artifact in ("fig18", "table4"):
-        run_step("artifact", "lou2022", artifact, out=tmp_path / f"{artifact}.json",
-                 inputs={"frozen_mnist": tmp_path / "frozen_mnist.pt"}, **options)
-        record = read_result(tmp_path / f"{artifact}.json")
-        assert record["status"] == "ok"
-        for target in TARGETS[artifact]["targets"]:
-            scored = evaluate_target("lou2022", artifact, target, record)
-            assert scored.status != "fail", (target["id"], scored.reason)
-            if "75000" in target["id"] or "10000" in target["id"]:  # paper-tier widths
-                assert scored.status == "not_run"
+    write_mnist_idx(tmp_path / "data")
+    runs = smoke_chain(tmp_path, "frozen_mnist", ("fig18", "table4"))
+    for _, scored in runs.values():
+        for target_id, score in scored.items():
+            if "75000" in target_id or "10000" in target_id:  # paper-tier widths
+                assert score.status == "not_run"
     metrics = read_result(tmp_path / "table4.json")["metrics"]
     assert 0 <= metrics["max_test_accuracy.width2048"] <= 100
     # Table 4's target metrics are the s = 0.01 readout (Fig 18a's run); s = 1 is recorded beside them

@@ -6,23 +6,17 @@ smoke steps writing every metric their targets name."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import yaml
 from torch import nn
 
-from repalign.data.idx import write_idx
 from repalign.experiments.lou2022 import lfm
 from repalign.experiments.lou2022.training import ImageTask
-from repalign.results import read_result
-from repalign.runner import run_step
-from repalign.targets import evaluate_target
 
-ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
+from lou2022_smoke import smoke_chain
+from standins import write_mnist_idx
 
 
 def test_kernel_loss_matches_a_double_loop():
@@ -122,27 +116,8 @@ def test_one_stage_lowers_the_layer_objective():
     assert objective(layer) < 0.5 * before
 
 
-def _fake_mnist(root: Path) -> None:
-    rng = np.random.default_rng(0)
-    (root / "mnist").mkdir(parents=True)
-    for prefix in ("train", "t10k"):
-        y = np.arange(100) % 10
-        x = rng.integers(0, 100, size=(100, 28, 28))
-        x[np.arange(100), y * 2, :] += 150
-        write_idx(root / "mnist" / f"{prefix}-images-idx3-ubyte.gz", x.astype(np.uint8))
-        write_idx(root / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", y.astype(np.uint8))
-
-
 def test_smoke_step_writes_every_named_metric(tmp_path):
-    _fake_mnist(tmp_path / "data")
-    options = {"tier": "smoke", "device": "cpu", "data_root": str(tmp_path / "data"),
-               "cache_dir": str(tmp_path / "cache")}
-    run_step("model", "lou2022", "lfm_mnist", out=tmp_path / "lfm_mnist.pt", **options)
-    run_step("artifact", "lou2022", "fig16", out=tmp_path / "fig16.json",
-             inputs={"lfm_mnist": tmp_path / "lfm_mnist.pt"}, **options)
-    record = read_result(tmp_path / "fig16.json")
-    assert record["status"] == "ok"
-    for target in TARGETS["fig16"]["targets"]:
-        assert evaluate_target("lou2022", "fig16", target, record).status != "fail", target["id"]
+    write_mnist_idx(tmp_path / "data")
+    record, _ = smoke_chain(tmp_path, "lfm_mnist", ("fig16",))["fig16"]
     depth = lfm.SETTINGS.smoke.depth
     assert len(record["metrics"]) >= 3 * 6 and record["metrics"]["argmax_layer.lfm_w256"] <= depth

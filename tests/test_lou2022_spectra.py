@@ -5,24 +5,17 @@ step writes every metric its targets name."""
 
 from __future__ import annotations
 
-import pickle
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-import yaml
 from torch import nn
 
 from repalign.experiments.lou2022 import spectra
 from repalign.metrics import layer_tangent_kernels, stable_rank
 from repalign.metrics.tangent import _jacobian_kernels
-from repalign.results import read_result
-from repalign.runner import run_step
-from repalign.targets import evaluate_target
 
-ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
+from lou2022_smoke import smoke_chain
+from standins import write_cifar_pickles
 
 
 @pytest.mark.parametrize("max_elements", [1, 100, 10**9])  # one example per block, a few, all at once
@@ -60,28 +53,7 @@ def test_random_labels_replace_the_stated_share():
     assert torch.equal(noisy, spectra.random_labels(y, 0.2, 10, seed=0))
 
 
-def _fake_cifar(root: Path) -> None:
-    rng = np.random.default_rng(0)
-    cifar = root / "cifar-10-batches-py"
-    cifar.mkdir(parents=True)
-    with open(cifar / "batches.meta", "wb") as fh:
-        pickle.dump({b"label_names": [f"class{i}".encode() for i in range(10)]}, fh)
-    for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"):
-        y = np.arange(20) % 10
-        x = rng.integers(0, 255, size=(20, 3 * 32 * 32)).astype(np.uint8)
-        with open(cifar / name, "wb") as fh:
-            pickle.dump({b"data": x, b"labels": y.tolist()}, fh)
-
-
 def test_smoke_step_writes_every_named_metric(tmp_path):
-    _fake_cifar(tmp_path / "data")
-    options = {"tier": "smoke", "device": "cpu", "data_root": str(tmp_path / "data"),
-               "cache_dir": str(tmp_path / "cache")}
-    run_step("model", "lou2022", "vgg19_labels", out=tmp_path / "vgg19_labels.pt", **options)
-    run_step("artifact", "lou2022", "fig19", out=tmp_path / "fig19.json",
-             inputs={"vgg19_labels": tmp_path / "vgg19_labels.pt"}, **options)
-    record = read_result(tmp_path / "fig19.json")
-    assert record["status"] == "ok"
-    for target in TARGETS["fig19"]["targets"]:
-        assert evaluate_target("lou2022", "fig19", target, record).status != "fail", target["id"]
+    write_cifar_pickles(tmp_path / "data", 10, per_class=10)
+    record, _ = smoke_chain(tmp_path, "vgg19_labels", ("fig19",))["fig19"]
     assert record["metrics"]["stable_rank.mean.clean"] >= 1.0

@@ -11,6 +11,8 @@ from repalign.models import build, measure
 from repalign.train import (EpochHook, EpochSampler, ImageSampler, ImageTraining, ModelStack, Normalization,
                             OptimConfig, crop_flip, epoch_grid, evaluate_images, precision_policy, train_images)
 
+from fault_inject import KillAfterStep
+
 N_IMAGES, SIZE, CLASSES = 40, 8, 3
 
 
@@ -163,15 +165,6 @@ def test_each_stacked_model_ends_with_the_weights_it_has_when_trained_alone(name
                                                                              "logits"]
 
 
-class Kill:
-    def __init__(self, at):
-        self.at = at
-
-    def __call__(self, step, model):
-        if step == self.at:
-            raise KeyboardInterrupt
-
-
 def measure_first_weight(epoch, model):
     assert not model.training
     return model[0].weight.detach().clone()
@@ -185,7 +178,7 @@ def test_killed_image_run_resumes_to_identical_weights_and_epoch_records(tmp_pat
         net = tiny_cnn(0)
         hook = EpochHook([0, 1, 3, 4], 3, measure_first_weight)
         train_images(net, x, y, cfg, normalization=NORM, seed=1, checkpoint=ckpt,
-                     callbacks=[hook] + ([Kill(kill)] if kill else []))
+                     callbacks=[hook] + ([KillAfterStep(kill)] if kill else []))
         return net, hook
 
     reference, ref_hook = run()

@@ -8,6 +8,8 @@ from repalign.models import StackedMLP
 from repalign.train import EpochSampler, OptimConfig, train
 from repalign.train.loop import lr_factor
 
+from fault_inject import KillAfterStep
+
 N, D = 200, 5
 
 
@@ -21,17 +23,6 @@ def _problem(seed_list=(0, 1, 2)):
     def loss_fn(m, idx):
         return ((m(x[axis, idx]).squeeze(-1) - y[axis, idx]) ** 2).mean(dim=1)
     return net, loss_fn
-
-
-class Kill:
-    """Simulates the job being killed right after a given step."""
-
-    def __init__(self, at):
-        self.at = at
-
-    def __call__(self, step, model):
-        if step == self.at:
-            raise KeyboardInterrupt
 
 
 def _run(tmp_path=None, callback=None, steps=60):
@@ -55,7 +46,7 @@ def test_same_seed_gives_identical_weights_and_losses():
 def test_killed_run_resumes_to_identical_result(tmp_path):
     reference, ref_log = _run()
     with pytest.raises(KeyboardInterrupt):
-        _run(tmp_path, callback=Kill(at=35))      # last checkpoint at step 30
+        _run(tmp_path, callback=KillAfterStep(at=35))      # last checkpoint at step 30
     assert (tmp_path / "run.ckpt").exists()
     resumed, log = _run(tmp_path)
     assert log.resumed_from_step == 30

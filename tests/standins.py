@@ -1,9 +1,12 @@
-"""Small synthetic stand-ins for datasets the imani2022 tests need but the machine lacks."""
+"""Small synthetic stand-ins for datasets, written in their on-disk formats, for tests that must not
+depend on the offline copies (or need datasets the machine lacks)."""
 
 import pickle
 from pathlib import Path
 
 import numpy as np
+
+from repalign.data.idx import write_idx
 
 CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
@@ -26,3 +29,15 @@ def write_cifar_pickles(root: Path, n_classes: int, per_class: int = 24) -> None
     with open(root / folder / meta, "wb") as f:
         names = CIFAR10_NAMES if n_classes == 10 else [f"class{i}" for i in range(n_classes)]
         pickle.dump({names_key: [n.encode() for n in names]}, f)
+
+
+def write_mnist_idx(root: Path, n: int = 100) -> None:
+    """MNIST's IDX files (``n`` train and ``n`` test 28×28 images), one bright row per class."""
+    rng = np.random.default_rng(0)
+    (root / "mnist").mkdir(parents=True)
+    for prefix in ("train", "t10k"):
+        y = np.arange(n) % 10
+        x = rng.integers(0, 100, size=(n, 28, 28))
+        x[np.arange(n), y * 2, :] += 150
+        write_idx(root / "mnist" / f"{prefix}-images-idx3-ubyte.gz", x.astype(np.uint8))
+        write_idx(root / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", y.astype(np.uint8))
