@@ -69,49 +69,36 @@ def _idx_layouts(*folders: str) -> tuple[tuple[str, ...], ...]:
     """The four IDX files (gzipped or not) in each of ``folders``."""
     return tuple(tuple(f"{folder}/{prefix}-{kind}-ubyte*" for prefix in ("train", "t10k")
                        for kind in ("images-idx3", "labels-idx1")) for folder in folders)
+
+
 _TRAIN_TEST = ("train", "test")
+
+
+def _idx_dataset(name: str, what: str, tv_class: str, folder: str, url: str, extra: str = "") -> DatasetSpec:
+    """An MNIST-format dataset (four IDX files, 28x28 grey, 10 classes) under DATA_ROOT/``folder``
+    or torchvision's ``tv_class``/raw."""
+    return DatasetSpec(
+        name=name, description=f"{what}, 28x28 grey, 10 classes",
+        splits=_TRAIN_TEST, split_aliases={"t10k": "test"},
+        how=_torchvision_how(tv_class, f"{tv_class}/raw", f"{url}/{_IDX_FILES}",
+                             f"DATA_ROOT/{folder}/{_IDX_FILES}{extra}"),
+        loader=load_idx_dataset,
+        layouts=(f"{folder}/{{train,t10k}}-*-ubyte[.gz]", f"{tv_class}/raw/{{train,t10k}}-*-ubyte[.gz]"),
+        torchvision_class=tv_class, torchvision_dir=tv_class,
+        present_when=_idx_layouts(folder, f"{tv_class}/raw"),
+    )
 
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in [
-        DatasetSpec(
-            name="mnist",
-            description="MNIST handwritten digits, 28x28 grey, 10 classes",
-            splits=_TRAIN_TEST, split_aliases={"t10k": "test"},
-            how=_torchvision_how("MNIST", "MNIST/raw",
-                                 f"https://ossci-datasets.s3.amazonaws.com/mnist/{_IDX_FILES}",
-                                 f"DATA_ROOT/mnist/{_IDX_FILES}"),
-            loader=load_idx_dataset,
-            layouts=("mnist/{train,t10k}-*-ubyte[.gz]", "MNIST/raw/{train,t10k}-*-ubyte[.gz]"),
-            torchvision_class="MNIST", torchvision_dir="MNIST",
-            present_when=_idx_layouts("mnist", "MNIST/raw"),
-        ),
-        DatasetSpec(
-            name="fashion_mnist",
-            description="Fashion-MNIST clothing images, 28x28 grey, 10 classes",
-            splits=_TRAIN_TEST, split_aliases={"t10k": "test"},
-            how=_torchvision_how(
-                "FashionMNIST", "FashionMNIST/raw",
-                f"http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/{_IDX_FILES}",
-                f"DATA_ROOT/fashion-mnist/{_IDX_FILES} (Debian/Ubuntu: `apt-get install "
-                "dataset-fashion-mnist` puts them in /usr/share/datasets/fashion-mnist/)"),
-            loader=load_idx_dataset,
-            layouts=("fashion-mnist/{train,t10k}-*-ubyte[.gz]", "FashionMNIST/raw/{train,t10k}-*-ubyte[.gz]"),
-            torchvision_class="FashionMNIST", torchvision_dir="FashionMNIST",
-            present_when=_idx_layouts("fashion-mnist", "FashionMNIST/raw"),
-        ),
-        DatasetSpec(
-            name="kmnist",
-            description="Kuzushiji-MNIST cursive Japanese characters, 28x28 grey, 10 classes",
-            splits=_TRAIN_TEST, split_aliases={"t10k": "test"},
-            how=_torchvision_how("KMNIST", "KMNIST/raw",
-                                 f"http://codh.rois.ac.jp/kmnist/dataset/kmnist/{_IDX_FILES}",
-                                 f"DATA_ROOT/kmnist/{_IDX_FILES}"),
-            loader=load_idx_dataset,
-            layouts=("kmnist/{train,t10k}-*-ubyte[.gz]", "KMNIST/raw/{train,t10k}-*-ubyte[.gz]"),
-            torchvision_class="KMNIST", torchvision_dir="KMNIST",
-            present_when=_idx_layouts("kmnist", "KMNIST/raw"),
-        ),
+        _idx_dataset("mnist", "MNIST handwritten digits", "MNIST", "mnist",
+                     "https://ossci-datasets.s3.amazonaws.com/mnist"),
+        _idx_dataset("fashion_mnist", "Fashion-MNIST clothing images", "FashionMNIST", "fashion-mnist",
+                     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+                     " (Debian/Ubuntu: `apt-get install dataset-fashion-mnist` puts them in "
+                     "/usr/share/datasets/fashion-mnist/)"),
+        _idx_dataset("kmnist", "Kuzushiji-MNIST cursive Japanese characters", "KMNIST", "kmnist",
+                     "http://codh.rois.ac.jp/kmnist/dataset/kmnist"),
         DatasetSpec(
             name="cifar10",
             description="CIFAR-10, 32x32 colour, 10 classes (50k train, 10k test)",
