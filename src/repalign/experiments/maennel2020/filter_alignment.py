@@ -52,7 +52,7 @@ class WrnSettings:
     runs_per_stack: int = 1  # runs trained together (a throughput choice: a stack trains each run as alone)
 
 
-WRN = Tiered(smoke=WrnSettings(n_runs=2, n_examples=32, epochs=1, width=1, stem_width=8, n_cov=32),
+WRN = Tiered(smoke=WrnSettings(n_runs=2, n_examples=32, epochs=1, width=1, stem_width=8, n_cov=32, runs_per_stack=2),
              quick=WrnSettings(n_runs=16, n_examples=10000, epochs=20, n_cov=10000, runs_per_stack=8),
              paper=WrnSettings(n_runs=70, n_examples=50000, epochs=1800, runs_per_stack=10))
 WRN_RESOURCES = Tiered(smoke=Resources(runtime_min=2), quick=Resources(runtime_min=30, gpu=1, mem_mb=16000),
