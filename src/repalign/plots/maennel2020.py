@@ -15,14 +15,18 @@ COLUMNS = ("none", "l1", "l12", "l123")
 
 @plotter(PAPER, "appd1")
 def appd1(record, arrays):
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    i = np.arange(1, len(arrays["sigma_sq"]) + 1)
-    ax.semilogy(i, arrays["sigma_sq"], "o-", label="σ_i² (first half)")
-    ax2 = ax.twinx()
-    ax2.plot(i, arrays["overlap"], "s", color="C1", label="|<e_i, e'_i>|")
-    ax.set(xlabel="i", ylabel="eigenvalue σ_i²", title="5×5 patch covariance: two disjoint halves")
-    ax2.set_ylabel("|<e_i, e'_i>|")
-    fig.legend(loc="upper right", fontsize=7)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+    for ax, prefix, title in ((axes[0], "", "5×5 patch covariance: two disjoint halves of the images"),
+                              (axes[1], "weights_", "first-layer filter covariance: two disjoint groups of runs")):
+        i = np.arange(1, len(arrays[prefix + "sigma_sq"]) + 1)
+        ax.semilogy(i, arrays[prefix + "sigma_sq"], "o-", label="σ_i² (first sample)")
+        ax2 = ax.twinx()
+        ax2.plot(i, arrays[prefix + "overlap"], "s", color="C1", label="|<e_i, e'_i>|")
+        ax2.set(ylim=(0, 1.02), ylabel="|<e_i, e'_i>|")
+        ax.set(xlabel="i", ylabel="eigenvalue σ_i²", title=title)
+        ax.title.set_fontsize(8)
+        ax.legend(handles=ax.get_lines() + ax2.get_lines(), loc="lower left", fontsize=7)
+    fig.tight_layout()
     return fig
 
 

@@ -3,6 +3,7 @@ Tolstikhin, Baldock, Bousquet, Gelly, Keysers; NeurIPS 2020).
 
 - ``protocol``: App. A shared by every artifact (splits, random labels, training, transfer, filters).
 - ``eigen``: App. D.1 eigenvector stability (``appd1``) and App. D.3 / Fig 19.
+- ``filter_alignment``: WRN-28-4 first-layer filters on random labels (``wrn_filters``) and Fig 3.
 - ``tau``: the τ sequences f1, f2, f3 of App. E.3 (Fig 23).
 - ``transfer_function``: f(σ) of Def. 3 on Gaussian inputs (Figs 4 left, 20) and the first-layer
   filters of a 1-conv CNN on CIFAR-10 over training (Fig 2 misalignment, Fig 4 centre/right).
@@ -13,4 +14,4 @@ Tolstikhin, Baldock, Bousquet, Gelly, Keysers; NeurIPS 2020).
 """
 
 from repalign.experiments.maennel2020 import (  # noqa: F401  (registers steps)
-    data_init, eigen, imagenet, tau, transfer, transfer_function)
+    data_init, eigen, filter_alignment, imagenet, tau, transfer, transfer_function)

@@ -2,8 +2,9 @@
 
 ``appd1``: covariances Σ_x, Σ'_x of the 5×5 patches of the first and second 30,000 of the 60,000
 CIFAR-10 images (training images, then test images; inputs in [-1, 1]), their eigenvalues σ_i²
-and the overlaps |⟨e_i, e'_i⟩| of matching eigenvectors. The weights table needs the 60
-WRN-28-4 runs of Fig 3, which are not implemented: its metrics are declared not_run.
+and the overlaps |⟨e_i, e'_i⟩| of matching eigenvectors. The weights table: the same for the
+covariances Σ_w, Σ'_w of the first-layer filters of two disjoint groups of ``weight_group`` runs of
+Fig 3's WRN-28-4 (model ``wrn_filters``, ``filter_alignment.py``; paper: 2 × 30).
 
 ``fig19``: for N(0, diag(1, λ)), the direction of the leading eigenvector of the empirical
 covariance of n samples, 50 repetitions per (λ, n). The Fisher information about the angle
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from repalign.experiments.maennel2020.protocol import eigenbasis, load_cifar, to_unit_range
+from repalign.experiments.maennel2020.protocol import eigenbasis, load_cifar, to_unit_range, weight_covariance
 from repalign.experiments.registry import Context, Resources, Tiered, artifact
 from repalign.metrics import patch_covariance
 from repalign.results import Result
@@ -31,12 +32,14 @@ LIGHT = Tiered(smoke=Resources(runtime_min=2), quick=Resources(runtime_min=10, m
 @dataclass(frozen=True)
 class AppD1Settings:
     n_per_half: int        # images in each half (paper: 30,000)
+    weight_group: int      # wrn_filters runs in each group of the weights table (paper: 30)
     patch: int = 5
     n_table: int = 12      # rows of the paper's table
 
 
-APPD1 = Tiered(smoke=AppD1Settings(n_per_half=100), quick=AppD1Settings(n_per_half=30000),
-               paper=AppD1Settings(n_per_half=30000))
+APPD1 = Tiered(smoke=AppD1Settings(n_per_half=100, weight_group=1),
+               quick=AppD1Settings(n_per_half=30000, weight_group=8),
+               paper=AppD1Settings(n_per_half=30000, weight_group=30))
 
 
 def eigen_overlaps(cov_a: torch.Tensor, cov_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,9 +49,20 @@ def eigen_overlaps(cov_a: torch.Tensor, cov_b: torch.Tensor) -> tuple[torch.Tens
     return evals, (vecs_a * vecs_b).sum(0).abs()
 
 
-@artifact(PAPER, "appd1", settings=APPD1, resources=LIGHT)
+def weight_groups(filters: torch.Tensor, group: int) -> list[torch.Tensor]:
+    """The filters (rows) of runs ``0..group-1`` and of runs ``group..2·group-1`` of ``filters``
+    ``[n_runs, out, D]``: two disjoint groups of runs (App. D.1)."""
+    if not 1 <= group <= filters.shape[0] // 2:
+        raise ValueError(f"appd1's weights table needs two disjoint groups of weight_group={group} runs, but "
+                         f"wrn_filters has {filters.shape[0]} runs: train at least {2 * group} (n_runs) or lower "
+                         f"weight_group")
+    return [filters[:group].reshape(-1, filters.shape[-1]), filters[group:2 * group].reshape(-1, filters.shape[-1])]
+
+
+@artifact(PAPER, "appd1", settings=APPD1, resources=LIGHT, needs=("wrn_filters",))
 def appd1(ctx: Context) -> Result:
     s: AppD1Settings = ctx.settings
+    groups = weight_groups(ctx.load_model("wrn_filters")["filters"], s.weight_group)
     # CIFAR-10 has 60,000 images in all: the "first and second 30,000" are read as the training
     # images followed by the test images
     images = torch.cat([load_cifar(ctx, "train").x, load_cifar(ctx, "test").x])
@@ -66,11 +80,15 @@ def appd1(ctx: Context) -> Result:
         m[f"data.overlap_{i + 1}"] = float(overlaps[i])
     m["data.overlap_min_top12"] = float(overlaps[:s.n_table].min())
     m["data.overlap_min_all"] = float(overlaps.min())
-    reason = "the weights table needs the 60 WRN-28-4 runs of fig3, which are not implemented"
+    w_evals, w_overlaps = eigen_overlaps(*(weight_covariance(g.double()) for g in groups))
+    result.notes.append(f"weights: first-layer filters of wrn_filters runs 0..{s.weight_group - 1} against runs "
+                        f"{s.weight_group}..{2 * s.weight_group - 1} ({groups[0].shape[0]} filters per group)")
     for i in range(s.n_table):
-        result.not_run[f"weights.sigma_sq_{i + 1}"] = reason
-    result.not_run.update({"weights.overlap_1": reason, "weights.overlap_min_top12": reason})
-    result.arrays.update(sigma_sq=evals.numpy(), overlap=overlaps.numpy())
+        m[f"weights.sigma_sq_{i + 1}"] = float(w_evals[i])
+        m[f"weights.overlap_{i + 1}"] = float(w_overlaps[i])
+    m["weights.overlap_min_top12"] = float(w_overlaps[:s.n_table].min())
+    result.arrays.update(sigma_sq=evals.numpy(), overlap=overlaps.numpy(), weights_sigma_sq=w_evals.numpy(),
+                         weights_overlap=w_overlaps.numpy())
     return result
 
 

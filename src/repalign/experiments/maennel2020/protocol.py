@@ -28,6 +28,7 @@ from repalign.data.labels import relabel
 from repalign.models import build
 from repalign.train import ImageSampler, Normalization, OptimConfig, evaluate_images, train
 from repalign.train.images import ImageObjective, prepare
+from repalign.train.stack import ModelStack
 from repalign.train.precision import precision_policy
 
 NORMALIZATION = Normalization.unit_range(3)  # App. A.3: CIFAR-10 inputs scaled to [-1, 1]
@@ -112,12 +113,18 @@ def eval_steps(total: int, n_points: int) -> list[int]:
 
 def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, steps: int, lr: float, *, seed: int,
         callbacks=(), desc: str = "maennel2020") -> np.ndarray:
-    """Train ``model`` by the App. A.3 protocol for ``steps`` SGD steps; returns the per-step losses."""
-    sampler = ImageSampler(images.shape[0], BATCH_SIZE, [seed], padding=0, flip=False, device=images.device)
+    """Train ``model`` by the App. A.3 protocol for ``steps`` SGD steps; returns the per-step losses.
+
+    ``model`` may be a :class:`ModelStack` (``labels`` ``[n]`` or ``[n_models, n]``): each member
+    then draws its batches from its own seed, as it would alone, and ``seed`` is unused; the
+    losses are ``[steps, n_models]`` instead of ``[steps]``."""
+    stacked = isinstance(model, ModelStack)
+    sampler = ImageSampler(images.shape[0], BATCH_SIZE, model.seeds if stacked else [seed], padding=0, flip=False,
+                           device=images.device)
     objective = ImageObjective(model, images, labels, NORMALIZATION, precision_policy(images.device, "fp32"),
                                "cross_entropy", 0, False)
-    return train(model, objective, sampler, steps, optim_config(lr), callback=list(callbacks),
-                 desc=desc).losses[:, 0]
+    losses = train(model, objective, sampler, steps, optim_config(lr), callback=list(callbacks), desc=desc).losses
+    return losses if stacked else losses[:, 0]
 
 
 def head_name(model: nn.Module) -> str:
