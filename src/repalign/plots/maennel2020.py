@@ -92,6 +92,25 @@ def fig20(record, arrays):
     return fig
 
 
+@plotter(PAPER, "fig21")
+def fig21(record, arrays):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    _f_sigma(axes[0], arrays, "", "CIFAR-10 approximations, 27×27, stride 3, random labels")
+    _f_sigma(axes[1], arrays, "", "zoom: largest σ")
+    sigma = arrays["gaussian.sigma"]
+    axes[1].set_xlim(np.quantile(sigma, 0.6), sigma.max() * 1.05)
+    fig.tight_layout()
+    return fig
+
+
+@plotter(PAPER, "fig22")
+def fig22(record, arrays):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    _f_sigma(ax, arrays, "", "real CIFAR-10 crops, strides 3 / 2 / 1, random labels")
+    fig.tight_layout()
+    return fig
+
+
 def _table(record, arrays):
     m = record["metrics"]
     rows = [[f"{it} {split}"] + [f"{m[f'accuracy.{it}.{split}.{c}']:.3f}" for c in COLUMNS]
