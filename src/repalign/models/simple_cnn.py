@@ -5,7 +5,8 @@ Each convolutional layer contains num_filters filters (with biases) that are app
 stride 1. The outputs of the final convolutional layer are flattened and passed to a dense
 layer (with biases) of num_units units, followed by the ReLU activation", then the head.
 Options: ``n_conv`` (num_conv_layers), ``filters`` (num_filters), ``units`` (num_units);
-the defaults are Fig 6's left column (3 conv layers, 16 filters, 1024 units).
+the defaults are Fig 6's left column (3 conv layers, 16 filters, 1024 units). ``stride``
+(default 1, as App. A.2) applies to every conv: App. E.2's Figs 21–22 use strides 3, 2, 1.
 
 Left open by the paper: the padding (SAME here, the paper's VGG16 convention and Flax's
 default; ``padding='valid'`` is the alternative) and pooling (none is mentioned; ``pool=True``
@@ -25,19 +26,23 @@ PADDINGS = ("same", "valid")
 
 
 def simple_cnn(n_classes: int, *, n_conv: int = 3, filters: int = 16, units: int = 1024, pool: bool = False,
-               padding: str = "same", in_channels: int = 3, image_size: int = 32) -> nn.Sequential:
+               padding: str = "same", in_channels: int = 3, image_size: int = 32, stride: int = 1) -> nn.Sequential:
     if n_conv < 1:
         raise ValueError(f"simple_cnn: n_conv must be at least 1, got {n_conv}")
     if padding not in PADDINGS:
         raise ValueError(f"simple_cnn: padding must be one of {PADDINGS}, got '{padding}'")
+    if not (isinstance(stride, int) and stride >= 1):
+        raise ValueError(f"simple_cnn: stride must be a positive integer, got {stride!r}")
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     size, c_in = image_size, in_channels
     for i in range(1, n_conv + 1):
-        layers[f"conv{i}"] = nn.Conv2d(c_in, filters, 3, padding=1 if padding == "same" else 0)
+        pad = 1 if padding == "same" else 0
+        layers[f"conv{i}"] = nn.Conv2d(c_in, filters, 3, stride=stride, padding=pad)
         layers[f"relu{i}"] = nn.ReLU()
-        size, c_in = (size if padding == "same" else size - 2), filters
+        size, c_in = (size + 2 * pad - 3) // stride + 1, filters
     if size < 1:
-        raise ValueError(f"simple_cnn: {n_conv} valid-padded convs leave nothing of a {image_size}-pixel image")
+        raise ValueError(f"simple_cnn: {n_conv} {padding}-padded convs at stride {stride} leave nothing of a "
+                         f"{image_size}-pixel image")
     if pool:
         layers["pool"] = nn.MaxPool2d(2, ceil_mode=True)  # SAME padding: ceil(size / 2)
         size = (size + 1) // 2

@@ -71,8 +71,9 @@ def fig2(record, arrays):
 
 def _f_sigma(ax, arrays, prefix, title):
     keys = sorted({k.rsplit(".", 1)[0] for k in arrays if k.startswith(prefix)})
-    for k in keys:
-        ax.plot(arrays[f"{k}.sigma"], arrays[f"{k}.tau"], ".-", label=k[len(prefix):] or k)
+    for i, k in enumerate(keys):  # ten colours, then dashed: every curve stays distinguishable
+        ax.plot(arrays[f"{k}.sigma"], arrays[f"{k}.tau"], ".-" if i < 10 else ".--", color=f"C{i % 10}",
+                label=k[len(prefix):] or k)
     ax.set(xlabel="σ", ylabel="τ = f(σ)", title=title)
     ax.legend(fontsize=6)
 
@@ -92,6 +93,29 @@ def fig20(record, arrays):
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for ax, name in zip(axes, ("e1_left", "e1_middle", "e1_right")):
         _f_sigma(ax, arrays, name, name)
+    fig.tight_layout()
+    return fig
+
+
+@plotter(PAPER, "fig21")
+def fig21(record, arrays):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    _f_sigma(axes[0], arrays, "", "CIFAR-10 approximations, 27×27, stride 3, random labels")
+    axes[0].set_xscale("log")
+    _f_sigma(axes[1], arrays, "", "zoom: the largest σ")
+    sigma = arrays["gaussian.sigma"]
+    top = sigma >= np.quantile(sigma, 0.6)
+    taus = np.concatenate([arrays[k][top] for k in arrays if k.endswith(".tau")])
+    axes[1].set(xlim=(sigma[top].min() * 0.95, sigma.max() * 1.05), ylim=(taus.min() * 0.95, taus.max() * 1.05))
+    fig.tight_layout()
+    return fig
+
+
+@plotter(PAPER, "fig22")
+def fig22(record, arrays):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    _f_sigma(ax, arrays, "", "real CIFAR-10 crops, strides 3 / 2 / 1, random labels")
+    ax.set_xscale("log")
     fig.tight_layout()
     return fig
 

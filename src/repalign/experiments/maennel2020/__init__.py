@@ -7,6 +7,9 @@ Tolstikhin, Baldock, Bousquet, Gelly, Keysers; NeurIPS 2020).
 - ``tau``: the τ sequences f1, f2, f3 of App. E.3 (Fig 23).
 - ``transfer_function``: f(σ) of Def. 3 on Gaussian inputs (Figs 4 left, 20) and the first-layer
   filters of a 1-conv CNN on CIFAR-10 over training (Fig 2 misalignment, Fig 4 centre/right).
+- ``approximations`` / ``cifar_approximations``: App. E.2's CIFAR-10 approximations (global and
+  per-position Gaussian, patch shuffling) and f(σ) on them and on real images at strides 3/2/1
+  (Figs 21, 22).
 - ``data_init``: data-only initialisation of conv layers (Table 1, Tables 2–7, App. E.3).
 - ``transfer``: upstream random-label pretraining then downstream training (Figs 1, 5, 6, 8, 9).
 - ``imagenet``: the App. B.6 ImageNet runs (Figs 16–18), not_run without ImageNet.
@@ -14,4 +17,4 @@ Tolstikhin, Baldock, Bousquet, Gelly, Keysers; NeurIPS 2020).
 """
 
 from repalign.experiments.maennel2020 import (  # noqa: F401  (registers steps)
-    data_init, eigen, filter_alignment, imagenet, tau, transfer, transfer_function)
+    cifar_approximations, data_init, eigen, filter_alignment, imagenet, tau, transfer, transfer_function)

@@ -7,7 +7,9 @@
   with zero biases (``make_model`` through ``repalign.models.build``), cross-entropy on the
   raw logits (no activation after the head), SGD momentum 0.9, batch 256, lr ÷ 3 at 1/3
   and 2/3 of the steps (``thirds``), no augmentation, no weight decay (``fit``); accuracy is
-  measured on the ENTIRE training set, not the minibatch (``AccuracyCurve``).
+  measured on the ENTIRE training set, not the minibatch (``AccuracyCurve``). ``fit_tensors``
+  is the same protocol on inputs that are already float network inputs (App. E.2's synthetic
+  images).
 - Transfer (App. A.4): every transferred layer is rescaled to its ℓ2 norm at initialisation
   (Simple CNN and VGG16; not ResNet18), the head is re-initialised, and optionally only the
   first k layers are transferred (``transfer``).
@@ -21,12 +23,13 @@ from __future__ import annotations
 import copy
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from repalign.data import load_dataset
 from repalign.data.labels import relabel
 from repalign.models import build
-from repalign.train import ImageSampler, Normalization, OptimConfig, evaluate_images, train
+from repalign.train import EpochSampler, ImageSampler, Normalization, OptimConfig, evaluate_images, train
 from repalign.train.images import ImageObjective, prepare
 from repalign.train.stack import ModelStack
 from repalign.train.precision import precision_policy
@@ -125,6 +128,15 @@ def fit(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, steps: int
                                "cross_entropy", 0, False)
     losses = train(model, objective, sampler, steps, optim_config(lr), callback=list(callbacks), desc=desc).losses
     return losses if stacked else losses[:, 0]
+
+
+def fit_tensors(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, steps: int, lr: float, *, seed: int,
+                desc: str = "maennel2020") -> np.ndarray:
+    """``fit`` on float ``inputs`` fed to the network as they are (no scaling, no augmentation): the
+    App. A.3 optimiser, batch and schedule; returns the per-step losses."""
+    sampler = EpochSampler(inputs.shape[0], BATCH_SIZE, seed=seed, device=inputs.device)
+    return train(model, lambda m, idx: F.cross_entropy(m(inputs[idx[0]]), labels[idx[0]]), sampler, steps,
+                 optim_config(lr), desc=desc).losses[:, 0]
 
 
 def head_name(model: nn.Module) -> str:

@@ -11,7 +11,8 @@ misalignment of the first-layer filters over training.
   a random orthonormal basis (same eigenvalues) from them; ``fig4`` (centre/right) f(σ).
 
 Shape summaries of f (sorted by σ): rise_frac = (max f − f(σ_min)) / max f, fall_frac =
-(max f − f(σ_max)) / max f, spearman = rank correlation of f with σ.
+(max f − f(σ_max)) / max f, spearman = rank correlation of f with σ (``shape_summary``); the
+gap between two curves over the same σ: ``f_sigma_rel_dev`` (Figs 21, 22).
 """
 
 from __future__ import annotations
@@ -31,6 +32,25 @@ from repalign.results import Result
 from repalign.train import EpochHook, EpochSampler, OptimConfig, train
 
 PAPER = "maennel2020"
+
+
+def f_sigma_rel_dev(f_a: np.ndarray, f_b: np.ndarray) -> float:
+    """How far curve f_a lies from the reference curve f_b, both given at the same σ_1, σ_2, ...:
+    max_i |f_a(σ_i) − f_b(σ_i)| / max_i f_b(σ_i), i.e. the largest vertical gap between the two
+    curves in units of the reference's peak. App. E.2 compares the f(σ) curves of CIFAR-10
+    approximations by eye (Fig 21: "still very close to the ideal situation"; Fig 22: "a more
+    significant change"); this number is ours. 0 for identical curves, scale-free."""
+    f_a, f_b = np.asarray(f_a, dtype=float), np.asarray(f_b, dtype=float)
+    if f_a.shape != f_b.shape or f_a.ndim != 1:
+        raise ValueError(f"f_sigma_rel_dev needs two curves over the same σ, got shapes {f_a.shape} and {f_b.shape}")
+    return float(np.abs(f_a - f_b).max() / f_b.max())
+
+
+def record_f_sigma(result: Result, name: str, sigma: np.ndarray, tau: np.ndarray, arrays: str | None = None) -> None:
+    """Write f_sigma.<name>.{rise_frac, fall_frac, spearman} and the curve (arrays ``<arrays or name>.sigma/.tau``)."""
+    for key, value in shape_summary(sigma, tau).items():
+        result.metrics[f"f_sigma.{name}.{key}"] = value
+    result.arrays[f"{arrays or name}.sigma"], result.arrays[f"{arrays or name}.tau"] = sigma, tau
 
 
 def shape_summary(sigma: np.ndarray, f: np.ndarray) -> dict[str, float]:
@@ -94,9 +114,7 @@ def run_gaussian(ctx: Context, s: GaussianSettings, names) -> Result:
         setting = s.settings[name]
         taus = np.mean([gaussian_f_sigma(setting, s.steps, s.lr, seed, ctx.device) for seed in seeds], axis=0)
         sigma = np.sqrt(np.linspace(*setting.variances[:2], int(setting.variances[2])))
-        for key, value in shape_summary(sigma, taus).items():
-            result.metrics[f"f_sigma.{name}.{key}"] = value
-        result.arrays[f"{name}.sigma"], result.arrays[f"{name}.tau"] = sigma, taus
+        record_f_sigma(result, name, sigma, taus)
         result.notes.append(f"{name}: dim {int(setting.variances[2])}, widths {setting.widths}, {setting.n_inputs} "
                             f"inputs, {s.steps} full-batch GD steps at lr {s.lr}, {len(seeds)} runs")
     return result
@@ -198,8 +216,6 @@ def fig4(ctx: Context) -> Result:
         for epoch in sorted(filters):  # epoch 0: the initialisation, whose noisy τ is the baseline
             sigma, tau = transfer_function(data_cov, filters[epoch].double())
             suffix = "final" if epoch == max(filters) else ("init" if epoch == 0 else f"ep{epoch}")
-            for key, value in shape_summary(sigma.numpy(), tau.numpy()).items():
-                result.metrics[f"f_sigma.cifar_{labels}.{suffix}.{key}"] = value
-            result.arrays[f"cifar_{labels}.ep{epoch}.sigma"] = sigma.numpy()
-            result.arrays[f"cifar_{labels}.ep{epoch}.tau"] = tau.numpy()
+            record_f_sigma(result, f"cifar_{labels}.{suffix}", sigma.numpy(), tau.numpy(),
+                           arrays=f"cifar_{labels}.ep{epoch}")
     return result
