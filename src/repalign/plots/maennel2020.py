@@ -177,7 +177,7 @@ for _name in ("fig16", "fig17", "fig18"):
 
 def _histogram(ax, counts, colour, label):
     edges = np.linspace(0, 1, len(counts) + 1)
-    ax.stairs(counts / max(counts.sum(), 1), edges, color=colour, label=label)
+    ax.stairs(counts / max(counts.sum(), 1), edges, color=colour, label=label, lw=1.5)
 
 
 @plotter(PAPER, "fig7")
