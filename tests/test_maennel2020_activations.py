@@ -19,11 +19,12 @@ DATA = Path(_ENV) if _ENV else Path(__file__).resolve().parents[1].parent / "sha
 
 
 def _net(seed=0, init_scale=1.0, n_conv=2):
-    return protocol.make_model("simple_cnn", 3, seed, init_scale, "cpu", n_conv=n_conv, filters=4, units=8)
+    return protocol.make_model("simple_cnn", 3, seed, init_scale, "cpu", n_conv=n_conv, filters=4, units=8,
+                               image_size=8)
 
 
 def _images(n, seed=0):
-    return torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+    return torch.randint(0, 256, (n, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
 
 
 def test_held_out_fractions_in_chunks_match_a_loop_over_units_and_images(monkeypatch):
@@ -100,7 +101,7 @@ def test_transfer_run_passes_watch_callbacks_to_every_phase(monkeypatch):
         n, x, y = 8, _images(8), torch.zeros(8, dtype=torch.int64)
     monkeypatch.setattr(transfer, "load_cifar", lambda ctx, split="train": Split)
     ctx = type("Ctx", (), {"device": "cpu", "name": "t"})()
-    setup = transfer.Setup("simple_cnn", 1.0, 0.01, 3, 4, 1, {"n_conv": 1, "filters": 2, "units": 4})
+    setup = transfer.Setup("simple_cnn", 1.0, 0.01, 3, 4, 1, {"n_conv": 1, "filters": 2, "units": 4, "image_size": 8})
     s = transfer.TransferSettings({"a": setup}, n_down=4, steps_down=1, variants=("pretrained",), n_test=4)
 
     def watch(phase):
@@ -124,7 +125,7 @@ def test_reduced_overrides_every_setup_one_setup_and_options():
 def test_smoke_vgg_activations_draw_the_two_setups_independently(tmp_path):
     out = tmp_path / "vgg.pt"
     assert run_step("model", "maennel2020", "vgg_activations", tier="smoke", out=out, device="cpu",
-                    data_root=str(DATA), cache_dir=str(tmp_path / "cache")) == "ok"
+                    data_root=str(DATA), cache_dir=os.environ.get("REPALIGN_CACHE", str(tmp_path / "cache"))) == "ok"
     assert run_step("artifact", "maennel2020", "fig7", tier="smoke", out=tmp_path / "fig7.json", device="cpu",
                     inputs={"vgg_activations": str(out)}) == "ok"
     arrays = read_arrays(tmp_path / "fig7.json")
