@@ -201,3 +201,74 @@ def _imagenet(record, arrays):
 
 for _name in ("fig16", "fig17", "fig18"):
     plotter(PAPER, _name)(_imagenet)
+
+
+def _histogram(ax, counts, colour, label):
+    edges = np.linspace(0, 1, len(counts) + 1)
+    ax.stairs(counts / max(counts.sum(), 1), edges, color=colour, label=label, lw=1.5)
+
+
+@plotter(PAPER, "fig7")
+def fig7(record, arrays):
+    """Rows positive / negative, columns init / pretrained / fine-tuned (random labels); the top two conv layers."""
+    layers = [str(x) for x in arrays["layers"]][-2:]
+    stages = ("init", "pretrained", "finetuned_random")
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6), sharex=True)
+    for i, name in enumerate(("positive", "negative")):
+        for j, stage in enumerate(stages):
+            ax = axes[i, j]
+            for k, layer in enumerate(layers):
+                _histogram(ax, arrays[f"{name}.{stage}.{layer}.units"], f"C{k}", layer)
+            top3 = record["metrics"][f"mean_active_fraction.{name}.{stage}.top3"]
+            ax.set(title=f"{name}, {stage} (top3 mean {top3:.3f})", ylabel="fraction of neurons")
+            ax.legend(fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("fraction of held-out images activating the neuron")
+    fig.tight_layout()
+    return fig
+
+
+def _all_layers(record, arrays, name):
+    """Per stage: layer × bin maps of the unit (top) and example (bottom) histograms, each row normalised."""
+    layers = [str(x) for x in arrays["layers"]]
+    stages = ("init", "pretrained", "finetuned_real", "finetuned_random")
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7), sharey=True)
+    for j, stage in enumerate(stages):
+        for i, (kind, xlabel) in enumerate((("units", "fraction of images activating a neuron"),
+                                            ("examples", "fraction of neurons an image activates"))):
+            rows = np.stack([arrays[f"{name}.{stage}.{layer}.{kind}"] for layer in layers]).astype(float)
+            rows /= np.maximum(rows.sum(1, keepdims=True), 1)
+            ax = axes[i, j]
+            ax.imshow(rows, aspect="auto", origin="upper", extent=(0, 1, len(layers) - 0.5, -0.5), cmap="viridis")
+            ax.set(title=f"{name}, {stage}", xlabel=xlabel)
+            ax.set_yticks(range(len(layers)), layers, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+@plotter(PAPER, "fig10")
+def fig10(record, arrays):
+    return _all_layers(record, arrays, "negative")
+
+
+@plotter(PAPER, "fig11")
+def fig11(record, arrays):
+    return _all_layers(record, arrays, "positive")
+
+
+@plotter(PAPER, "fig24")
+def fig24(record, arrays):
+    nets = ("two_layer", "deep")
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7), sharey=True)
+    for i, net in enumerate(nets):
+        its, switch = arrays[f"{net}.iterations"], float(arrays[f"{net}.switch"][0])
+        for j, labels in enumerate(("real_labels", "random_labels")):
+            ax = axes[i, j]
+            for key in sorted(k for k in arrays if k.startswith(f"{net}.{labels}.")):
+                ax.plot(its, arrays[key], ".-", ms=3, label=key.rsplit(".", 1)[1])
+            ax.axvline(switch, color="grey", ls="--", lw=0.8)
+            ax.set(title=f"{net}, downstream {labels}", xlabel="iteration (upstream, then downstream)",
+                   ylabel="fraction of active units (held out)")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -13,8 +13,10 @@ Tolstikhin, Baldock, Bousquet, Gelly, Keysers; NeurIPS 2020).
 - ``data_init``: data-only initialisation of conv layers (Table 1, Tables 2–7, App. E.3).
 - ``transfer``: upstream random-label pretraining then downstream training (Figs 1, 5, 6, 8, 9).
 - ``imagenet``: the App. B.6 ImageNet runs (Figs 16–18), not_run without ImageNet.
+- ``activations``: held-out neuron-activation fractions streamed from training (Figs 7, 10, 11, 24).
 - ``reduced``: run a step at its quick settings with stated overrides (CPU reductions).
 """
 
 from repalign.experiments.maennel2020 import (  # noqa: F401  (registers steps)
-    cifar_approximations, data_init, eigen, filter_alignment, imagenet, tau, transfer, transfer_function)
+    activations, cifar_approximations, data_init, eigen, filter_alignment, imagenet, tau, transfer,
+    transfer_function)

@@ -5,7 +5,10 @@
 
 The result is written as a quick-tier result whose recorded ``settings`` are the overridden
 ones (the provenance of every reduction); the docs name each reduction beside its numbers.
-Values are parsed as Python literals (``epochs=(1,2,5)``).
+Values are parsed as Python literals (``epochs=(1,2,5)``). A field of every upstream ``Setup`` of a
+transfer step is set by ``setups.<field>=value`` (``setups.steps_up=200``), one of its options by
+``setups.options.<key>=value`` (``setups.options.width=8``); ``setups.<name>.<field>=value`` sets it for the
+set-up ``name`` only (``setups.exp34.steps_up=200``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,25 @@ import logging
 from repalign.experiments import load_paper
 from repalign.experiments.registry import ARTIFACTS, MODELS, Tiered
 from repalign.runner import run_step
+
+
+def with_overrides(settings, changes: dict):
+    """``settings`` with ``changes`` applied; ``setups.*`` keys change the upstream set-ups (see above)."""
+    plain = {k: v for k, v in changes.items() if not k.startswith("setups.")}
+    setups = dict(getattr(settings, "setups", {}))
+    for key, value in changes.items():
+        if not key.startswith("setups."):
+            continue
+        path = key.split(".")[1:]
+        names = [path.pop(0)] if path[0] in setups else list(setups)
+        if not names:
+            raise ValueError(f"override {key}: these settings have no upstream set-ups")
+        for name in names:
+            s = setups[name]
+            setups[name] = (dataclasses.replace(s, options={**s.options, path[1]: value}) if path[0] == "options"
+                            else dataclasses.replace(s, **{path[0]: value}))
+        plain["setups"] = setups
+    return dataclasses.replace(settings, **plain)
 
 
 def main(argv=None) -> None:
@@ -37,7 +59,7 @@ def main(argv=None) -> None:
     for item in args.overrides:
         field, _, value = item.partition("=")
         changes[field] = ast.literal_eval(value)
-    settings = dataclasses.replace(step.settings.quick, **changes)
+    settings = with_overrides(step.settings.quick, changes)
     table[key] = dataclasses.replace(step, settings=Tiered(step.settings.smoke, settings, step.settings.paper))
     run_step(args.kind, "maennel2020", args.name, tier="quick", out=args.out, device="cpu",
              inputs=dict(i.split("=", 1) for i in args.input))
