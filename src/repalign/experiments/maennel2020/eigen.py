@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from repalign.experiments.maennel2020.protocol import eigenbasis, load_cifar, to_unit_range
-from repalign.experiments.registry import Context, Resources, Tiered, artifact
+from repalign.experiments.registry import Context, Resources, Tiered, artifact, analysed
 from repalign.metrics import patch_covariance
 from repalign.results import Result
 
@@ -46,7 +46,8 @@ def eigen_overlaps(cov_a: torch.Tensor, cov_b: torch.Tensor) -> tuple[torch.Tens
     return evals, (vecs_a * vecs_b).sum(0).abs()
 
 
-@artifact(PAPER, "appd1", settings=APPD1, resources=LIGHT)
+@artifact(PAPER, "appd1", settings=APPD1, resources=LIGHT,
+          work=lambda s: analysed(images=2 * s.n_per_half, patch_pixels=s.patch ** 2))
 def appd1(ctx: Context) -> Result:
     s: AppD1Settings = ctx.settings
     # CIFAR-10 has 60,000 images in all: the "first and second 30,000" are read as the training
@@ -106,7 +107,8 @@ def leading_angles(lam: float, n: int, repetitions: int, generator: torch.Genera
     return np.array(angles)
 
 
-@artifact(PAPER, "fig19", settings=FIG19, resources=Tiered.same(Resources(runtime_min=2)))
+@artifact(PAPER, "fig19", settings=FIG19, resources=Tiered.same(Resources(runtime_min=2)),
+          work=lambda s: analysed(repetitions=s.repetitions, samples=sum(s.sizes)))
 def fig19(ctx: Context) -> Result:
     s: Fig19Settings = ctx.settings
     g = torch.Generator().manual_seed(s.seed)
