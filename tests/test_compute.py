@@ -158,7 +158,8 @@ def test_projection_is_declared_work_over_the_measured_rate_and_names_its_measur
     # smoke: 1 epoch x 1000 examples in 10 s = 100 examples/s; paper: 100 x 36,000 = 3.6e6 examples = 10 h
     e = est.estimate_step(trained, "paper", [gpu_row("net", "smoke", 10.0, kind="model")], "cuda")
     assert e.hours == pytest.approx(10.0)
-    assert e.basis.startswith("projected: 100 epochs x 36,000 examples x 1 models = 3,600,000 examples at 100.0 examples/s")
+    assert e.basis.startswith("projected: 100 epochs x 36,000 examples x 1 models = 3,600,000 examples "
+                              "at 100.0 examples/s")
     assert "results/toy/net.json (smoke, NVIDIA H200: 1,000 examples in 10.0 s)" in e.basis
 
 
@@ -197,7 +198,8 @@ def test_a_run_at_the_tier_itself_is_its_measurement():
 def test_missing_measurement_or_work_is_reported_not_guessed():
     no_run = est.estimate_step(step("net", "model", work=examples), "paper", [row("net", "smoke", 1.0, kind="model")],
                                "cuda")
-    assert no_run.hours is None and "declared training work 100 epochs x 36,000 examples x 1 models = 3,600,000 examples, but no timed run on 'cuda'" in no_run.basis
+    assert no_run.hours is None and ("declared training work 100 epochs x 36,000 examples x 1 models = 3,600,000 "
+                                     "examples, but no timed run on 'cuda'") in no_run.basis
     untimed = est.estimate_step(step("net", "model", work=examples), "paper", [gpu_row("net", "smoke", 0.0, kind="model")],
                                 "cuda")  # a run too short to time gives no rate (and no division by zero)
     assert untimed.hours is None

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from repalign.experiments.imani2022.tasks import load_task
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, Work, trained
+from repalign.experiments.registry import Context, Resources, Tiered, Work, artifact, trained
 from repalign.metrics import alignment_curve, gd_learning_curve, label_projection_spectrum
 from repalign.results import Result
 

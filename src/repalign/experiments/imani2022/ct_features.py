@@ -27,7 +27,7 @@ from repalign.experiments.imani2022.nets import clear_stages, staged
 from repalign.experiments.imani2022.peaks import gd_linear, mean_se
 from repalign.experiments.imani2022.summary import normalized_pair, thresholds_for
 from repalign.experiments.imani2022.tasks import Task, load_task
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model, Work, analysed, trained
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, model, trained
 from repalign.metrics import alignment_auc, alignment_curve
 from repalign.models import StackedMLP
 from repalign.results import Result

@@ -40,7 +40,7 @@ from repalign.experiments.imani2022.peaks import gd_linear, mean_se
 from repalign.experiments.imani2022.pretrained import CLASS_SEED_OFFSET, feature_net, features, pretrained_state
 from repalign.experiments.imani2022.summary import alignment_stats, normalized_pair, thresholds_for
 from repalign.experiments.imani2022.tasks import mark_not_run
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, Work, analysed
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact
 from repalign.results import Result
 
 PAPER = "imani2022"

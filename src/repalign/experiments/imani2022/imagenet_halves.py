@@ -27,7 +27,7 @@ from repalign.errors import CorruptDataset
 from repalign.experiments.imani2022.nets import clear_stages, staged
 from repalign.experiments.imani2022.pretrained import IMAGENET_MEAN, IMAGENET_STD
 from repalign.experiments.imani2022.yosinski_split import HALVES, load_split
-from repalign.experiments.registry import Context, Resources, Tiered, model, Work, trained
+from repalign.experiments.registry import Context, Resources, Tiered, Work, model, trained
 from repalign.train import OptimConfig, train
 
 PAPER = "imani2022"

@@ -16,8 +16,8 @@ from repalign.errors import DatasetMissing
 from repalign.experiments.imani2022.nets import hidden_layers
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.summary import alignment_stats, thresholds_for
-from repalign.experiments.imani2022.sweeps import (LAYERWISE, MEASURE_RESOURCES, PAPER, SETTINGS, load_trained, measure_work,
-                                                   trained_entry)
+from repalign.experiments.imani2022.sweeps import (LAYERWISE, MEASURE_RESOURCES, PAPER, SETTINGS, load_trained,
+                                                   measure_work, trained_entry)
 from repalign.experiments.imani2022.tasks import mark_not_run
 from repalign.experiments.registry import Context, artifact
 from repalign.experiments.storage import UpstreamNotRun

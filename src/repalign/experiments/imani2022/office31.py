@@ -49,7 +49,7 @@ from repalign.errors import DatasetMissing
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.pretrained import IMAGENET_MEAN, IMAGENET_STD, feature_net, pretrained_state
 from repalign.experiments.imani2022.summary import alignment_stats, positive_share, thresholds_for
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model, Work, analysed, trained
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, model, trained
 from repalign.results import Result
 from repalign.train import EpochSampler, OptimConfig, train
 

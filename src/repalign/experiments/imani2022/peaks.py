@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from repalign.data.peaks import PeaksTasks, draw_tasks, encode, peaks_label, sample_variables
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model, training_examples, Work, analysed, trained
+from repalign.experiments.registry import (Context, Resources, Tiered, Work, analysed, artifact, model, trained,
+                                          training_examples)
 from repalign.metrics import alignment_auc, alignment_curve, normalize_representation
 from repalign.models import StackedMLP
 from repalign.results import Result

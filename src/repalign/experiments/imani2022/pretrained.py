@@ -26,7 +26,7 @@ from repalign.errors import DatasetMissing
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.summary import alignment_stats, thresholds_for
 from repalign.experiments.imani2022.tasks import mark_not_run
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, Work, analysed
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact
 from repalign.results import Result
 
 PAPER = "imani2022"

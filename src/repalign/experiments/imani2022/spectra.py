@@ -22,7 +22,7 @@ import torch
 from repalign.experiments.imani2022.nets import NetConfig, hidden_layers, train_group
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.tasks import Task, load_task
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model, Work, analysed, trained
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, model, trained
 from repalign.experiments.imani2022.summary import normalized_pair
 from repalign.metrics import label_projection_spectrum
 from repalign.results import Result

@@ -27,7 +27,7 @@ from repalign.experiments.imani2022.nets import NetConfig, clear_stages, hidden_
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.summary import alignment_stats, thresholds_for
 from repalign.experiments.imani2022.tasks import TASKS, Task, load_task, mark_not_run
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model, Work, analysed, trained
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, model, trained
 from repalign.experiments.storage import UpstreamNotRun
 from repalign.results import Result
 

@@ -33,7 +33,7 @@ from repalign.experiments.imani2022.imagenet_halves import (
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.summary import alignment_stats, positive_share, thresholds_for
 from repalign.experiments.imani2022.yosinski_split import HALVES
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, Work, analysed, trained
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, trained
 from repalign.results import Result
 from repalign.train import EpochSampler
 

@@ -25,7 +25,7 @@ import torch
 from repalign.data.synthetic import toy_circle, toy_circle_labels
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.summary import thresholds_for
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, Work, analysed
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact
 from repalign.metrics import alignment_auc, alignment_curve, label_projection_spectrum
 from repalign.results import Result
 

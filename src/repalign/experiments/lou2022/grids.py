@@ -49,7 +49,7 @@ from repalign.experiments.lou2022.training import (
     load_image_task,
     lr_key,
 )
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model, Work, analysed, trained
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, model, trained
 from repalign.experiments.storage import UpstreamNotRun
 from repalign.metrics import (
     kernel_alignment,

@@ -243,7 +243,8 @@ def lfm_work(s: LFMSettings, dataset: str, lfm_widths: tuple[int, ...]) -> Work:
 
 
 def _register_model(dataset: str, lfm_widths: tuple[int, ...], e2e_width: int) -> None:
-    @model(PAPER, f"lfm_{dataset}", settings=SETTINGS, resources=TRAIN_RESOURCES, work=partial(lfm_work, dataset=dataset, lfm_widths=lfm_widths))
+    @model(PAPER, f"lfm_{dataset}", settings=SETTINGS, resources=TRAIN_RESOURCES,
+           work=partial(lfm_work, dataset=dataset, lfm_widths=lfm_widths))
     def train_lfm_models(ctx: Context) -> dict:
         s: LFMSettings = ctx.settings
         task = load_image_task(ctx, dataset, s)

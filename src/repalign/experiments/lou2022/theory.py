@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, analysed
+from repalign.experiments.registry import Context, Resources, Tiered, analysed, artifact
 from repalign.metrics import equilibrium_profile, equilibrium_slope, loglog_fit, relu_correlation_map
 from repalign.results import Result
 

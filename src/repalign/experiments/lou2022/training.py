@@ -71,7 +71,8 @@ class TrainingSettings:
 TRAIN_SPLIT_SIZE = {**PAPER_TRAIN_SIZE, "cifar100": 50_000}  # whole train splits, for declared work
 
 
-def training_work(s: TrainingSettings, dataset: str, epochs: float, networks: int = 1, layers: int | None = None) -> Work:
+def training_work(s: TrainingSettings, dataset: str, epochs: float, networks: int = 1,
+                  layers: int | None = None) -> Work:
     """Declared work of ``networks`` configurations trained ``epochs`` on ``dataset`` under ``s``
     (``n_train`` None: the whole split, ``TRAIN_SPLIT_SIZE``), ``n_runs`` seeds stacked; ``layers``
     counts depth where the configurations differ in it."""

@@ -25,9 +25,10 @@ import torch
 from torch import nn
 
 from repalign.experiments.maennel2020 import tau as taus
-from repalign.experiments.maennel2020.protocol import (BATCH_SIZE, AccuracyCurve, disjoint_splits, eigenbasis, fit, layer_norms,
-                                                       load_cifar, make_model, random_labels, to_unit_range, transfer)
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, Work, trained
+from repalign.experiments.maennel2020.protocol import (BATCH_SIZE, AccuracyCurve, disjoint_splits, eigenbasis, fit,
+                                                       layer_norms, load_cifar, make_model, random_labels,
+                                                       to_unit_range, transfer)
+from repalign.experiments.registry import Context, Resources, Tiered, Work, artifact, trained
 from repalign.metrics import covariance_filters, patch_covariance
 from repalign.results import Result
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from repalign.experiments.maennel2020.protocol import eigenbasis, load_cifar, to_unit_range
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, analysed
+from repalign.experiments.registry import Context, Resources, Tiered, analysed, artifact
 from repalign.metrics import patch_covariance
 from repalign.results import Result
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from repalign.data import load_dataset
 from repalign.errors import RepalignError
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, Work, analysed
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact
 from repalign.results import Result
 
 PAPER = "maennel2020"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, analysed
+from repalign.experiments.registry import Context, Resources, Tiered, analysed, artifact
 from repalign.results import Result
 
 N_TAU = 16

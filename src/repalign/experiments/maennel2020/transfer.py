@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from repalign.experiments.maennel2020.protocol import (BATCH_SIZE, NO_RESCALE, AccuracyCurve, disjoint_splits, eval_steps, fit,
-                                                       filter_matrix, layer_norms, load_cifar, make_model,
-                                                       random_labels, transfer, weight_covariance)
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model, Work, analysed, trained
+from repalign.experiments.maennel2020.protocol import (BATCH_SIZE, NO_RESCALE, AccuracyCurve, disjoint_splits,
+                                                       eval_steps, fit, filter_matrix, layer_norms, load_cifar,
+                                                       make_model, random_labels, transfer, weight_covariance)
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, model, trained
 from repalign.metrics import covariance_filters
 from repalign.results import Result
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from repalign.experiments.maennel2020.protocol import (disjoint_splits, filter_matrix, fit, load_cifar, make_model,
                                                        random_labels, to_unit_range, weight_covariance)
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model, Work, analysed, trained
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, model, trained
 from repalign.metrics import misalignment, patch_covariance, transfer_function
 from repalign.models.init import he_normal_
 from repalign.results import Result

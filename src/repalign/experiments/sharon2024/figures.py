@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, Work, analysed
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact
 from repalign.experiments.sharon2024.analysis import other_init_metrics, run_metrics, vit_transition_metrics
 from repalign.experiments.sharon2024.drs import DrsSettings, drs_metrics, run_drs
 from repalign.experiments.sharon2024.runs import PAPER, TRAIN_SPLIT_SIZE

@@ -27,7 +27,7 @@ import torch
 from repalign.data import load_dataset
 from repalign.data.labels import relabel
 from repalign.data.splits import class_subset
-from repalign.experiments.registry import Context, Resources, Tiered, model, Work, trained
+from repalign.experiments.registry import Context, Resources, Tiered, Work, model, trained
 from repalign.experiments.sharon2024.analysis import nearest
 from repalign.experiments.sharon2024.architectures import VitShape, make_network, measured_layers, model_layer
 from repalign.experiments.sharon2024.cka_store import batch_triangle, unit
