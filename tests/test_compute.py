@@ -15,7 +15,7 @@ from repalign.compute import estimate as est
 from repalign.compute import gpu_run, ledger
 from repalign.compute.rows import Row, read_rows
 from repalign.errors import RepalignError
-from repalign.experiments.registry import Resources, Step, Tiered, Work, analysed, training_examples
+from repalign.experiments.registry import Resources, Step, Tiered, Work, analysed, trained, training_examples
 from repalign.experiments.storage import save_model_file
 from repalign.models import StackedMLP
 from repalign.results import write_result
@@ -173,9 +173,26 @@ def test_analysis_work_is_projected_linearly_from_measured_wall_time_and_says_so
                               "= 3,600,000 items analysed at 500.0 items analysed/s")
 
 
+def test_a_projection_across_tiers_whose_network_sizes_differ_says_so():
+    @dataclass(frozen=True)
+    class Sized:
+        epochs: int
+        n_train: int
+        width: int
+        n_runs: int = 1
+
+    sized = Step("toy", "net", "model", lambda ctx: None, Tiered(Sized(1, 10, 16), Sized(2, 10, 16), Sized(3, 10, 200)),
+                 RES, (), training_examples)
+    rows = [gpu_row("net", "smoke", 1.0, kind="model")]
+    assert est.estimate_step(sized, "paper", rows, "cuda").basis.endswith(
+        "; sizes differ from the measured run (width 16 -> 200), so its rate may not carry over")
+    assert "sizes differ" not in est.estimate_step(sized, "quick", rows, "cuda").basis
+
+
 def test_work_terms_add_and_name_their_factors():
     w = training_examples(Sizes(2, 100, 3)) + Work(((("steps", 5), ("batch", 10)),))
     assert w.amount == 650 and w.describe() == "2 epochs x 100 examples x 3 models + 5 steps x 10 batch"
+    assert w.unit == "examples" and trained(epochs=1, examples=2, pixels=4).unit == "size-weighted examples"
     with pytest.raises(ValueError, match="cannot add analysis work to training work"):
         w + analysed(items=1)
     with pytest.raises(ValueError, match="work factor 'examples' is None"):

@@ -85,7 +85,21 @@ def estimate_step(step: Step, tier: str, rows: list[Row], device: str) -> Estima
     return Estimate(step, work.amount / rate / 3600,
                     f"projected: {how}{work.describe()} = {work.amount:,.0f} {work.unit} at {rate:,.1f} "
                     f"{work.unit}/s, measured by {r.source} ({r.tier}, {r.device_name}: {done:,.0f} {work.unit} "
-                    f"in {r.wall_time_s:.1f} s)")
+                    f"in {r.wall_time_s:.1f} s)" + _size_caveat(step, r.tier, tier))
+
+
+# settings that change a network's or an input's size, so that a rate measured at one tier need not
+# hold at another unless the declared work weighs them (``registry.SIZE_FACTORS``)
+SIZE_SETTINGS = ("width", "widths", "hidden", "depth", "cnn_width", "width_scale", "resnet50_width",
+                 "resnet50_blocks", "vit_shape", "image_size", "crop", "filters", "units", "features", "t2t")
+
+
+def _size_caveat(step: Step, measured_tier: str, tier: str) -> str:
+    """``; sizes differ from the measured run: width 16 -> 200`` where such settings differ between the tiers."""
+    here, there = step.settings_for(tier), step.settings_for(measured_tier)
+    diffs = [f"{k} {getattr(there, k)!r} -> {getattr(here, k)!r}" for k in SIZE_SETTINGS
+             if hasattr(here, k) and getattr(here, k) != getattr(there, k)]
+    return f"; sizes differ from the measured run ({', '.join(diffs)}), so its rate may not carry over" if diffs else ""
 
 
 @dataclass(frozen=True)

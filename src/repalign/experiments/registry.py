@@ -105,6 +105,10 @@ ARTIFACTS: dict[tuple[str, str], Step] = {}
 MODELS: dict[tuple[str, str], Step] = {}
 
 
+# factors that weigh an example by the network's or the input's size rather than count examples
+SIZE_FACTORS = ("pixels", "patch_pixels", "width", "width_squared", "layers", "ntk_n_cubed")
+
+
 @dataclass(frozen=True)
 class Work:
     """What one step does at one tier, the quantity ``repalign estimate`` scales measured time by.
@@ -138,7 +142,9 @@ class Work:
 
     @property
     def unit(self) -> str:
-        return "examples" if self.kind == "training" else "items analysed"
+        """``examples`` (or ``items analysed``), ``size-weighted`` where a factor is a size (pixels, width)."""
+        weighted = any(name in SIZE_FACTORS for term in self.terms for name, _ in term)
+        return ("size-weighted " if weighted else "") + ("examples" if self.kind == "training" else "items analysed")
 
     def __add__(self, other: "Work") -> "Work":
         if other.kind != self.kind:
