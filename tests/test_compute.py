@@ -15,7 +15,7 @@ from repalign.compute import estimate as est
 from repalign.compute import gpu_run, ledger
 from repalign.compute.rows import Row, read_rows
 from repalign.errors import RepalignError
-from repalign.experiments.registry import Resources, Step, Tiered
+from repalign.experiments.registry import Resources, Step, Tiered, Work, analysed, trained, training_examples
 from repalign.experiments.storage import save_model_file
 from repalign.models import StackedMLP
 from repalign.results import write_result
@@ -41,8 +41,8 @@ def step(name: str, kind: str = "artifact", paper: str = "toy", work=None, needs
     return Step(paper, name, kind, lambda ctx: None, SIZES, RES, tuple(needs), work)
 
 
-def examples(s: Sizes) -> float:
-    return s.epochs * s.n_train * s.n_runs
+def examples(s: Sizes) -> Work:
+    return training_examples(s)
 
 
 def row(name: str, tier: str, wall: float, *, device: str = "cpu", device_name: str = CPU, kind: str = "artifact",
@@ -158,7 +158,45 @@ def test_projection_is_declared_work_over_the_measured_rate_and_names_its_measur
     # smoke: 1 epoch x 1000 examples in 10 s = 100 examples/s; paper: 100 x 36,000 = 3.6e6 examples = 10 h
     e = est.estimate_step(trained, "paper", [gpu_row("net", "smoke", 10.0, kind="model")], "cuda")
     assert e.hours == pytest.approx(10.0)
+    assert e.basis.startswith("projected: 100 epochs x 36,000 examples x 1 models = 3,600,000 examples "
+                              "at 100.0 examples/s")
     assert "results/toy/net.json (smoke, NVIDIA H200: 1,000 examples in 10.0 s)" in e.basis
+
+
+def test_analysis_work_is_projected_linearly_from_measured_wall_time_and_says_so():
+    def measured_items(s: Sizes) -> Work:
+        return analysed(models=s.n_runs, examples=s.n_train * s.epochs)
+    # smoke: 1,000 items in 2 s; paper: 3.6e6 items = 7,200 s = 2 h
+    e = est.estimate_step(step("fig1", work=measured_items), "paper", [gpu_row("fig1", "smoke", 2.0)], "cuda")
+    assert e.hours == pytest.approx(2.0)
+    assert e.basis.startswith("projected: analysis, linear in its measured wall time: 1 models x 3,600,000 examples "
+                              "= 3,600,000 items analysed at 500.0 items analysed/s")
+
+
+def test_a_projection_across_tiers_whose_network_sizes_differ_says_so():
+    @dataclass(frozen=True)
+    class Sized:
+        epochs: int
+        n_train: int
+        width: int
+        n_runs: int = 1
+
+    sized = Step("toy", "net", "model", lambda ctx: None, Tiered(Sized(1, 10, 16), Sized(2, 10, 16), Sized(3, 10, 200)),
+                 RES, (), training_examples)
+    rows = [gpu_row("net", "smoke", 1.0, kind="model")]
+    assert est.estimate_step(sized, "paper", rows, "cuda").basis.endswith(
+        "; sizes differ from the measured run (width 16 -> 200), so its rate may not carry over")
+    assert "sizes differ" not in est.estimate_step(sized, "quick", rows, "cuda").basis
+
+
+def test_work_terms_add_and_name_their_factors():
+    w = training_examples(Sizes(2, 100, 3)) + Work(((("steps", 5), ("batch", 10)),))
+    assert w.amount == 650 and w.describe() == "2 epochs x 100 examples x 3 models + 5 steps x 10 batch"
+    assert w.unit == "examples" and trained(epochs=1, examples=2, pixels=4).unit == "size-weighted examples"
+    with pytest.raises(ValueError, match="cannot add analysis work to training work"):
+        w + analysed(items=1)
+    with pytest.raises(ValueError, match="work factor 'examples' is None"):
+        analysed(examples=None)
 
 
 def test_projection_uses_the_largest_measured_run_and_ignores_other_devices():
@@ -177,7 +215,8 @@ def test_a_run_at_the_tier_itself_is_its_measurement():
 def test_missing_measurement_or_work_is_reported_not_guessed():
     no_run = est.estimate_step(step("net", "model", work=examples), "paper", [row("net", "smoke", 1.0, kind="model")],
                                "cuda")
-    assert no_run.hours is None and "declared work 3,600,000 examples, but no timed run on 'cuda'" in no_run.basis
+    assert no_run.hours is None and ("declared training work 100 epochs x 36,000 examples x 1 models = 3,600,000 "
+                                     "examples, but no timed run on 'cuda'") in no_run.basis
     untimed = est.estimate_step(step("net", "model", work=examples), "paper", [gpu_row("net", "smoke", 0.0, kind="model")],
                                 "cuda")  # a run too short to time gives no rate (and no division by zero)
     assert untimed.hours is None

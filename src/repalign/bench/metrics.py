@@ -6,8 +6,11 @@
 Prints, in one run, the wall-clock ratio naive / fast for
 
 1. lou2022 layer tangent alignment: ``method="fast"`` (forward ⊙ backward
-   Grams) vs ``method="jacobian"`` (per-example Jacobians, K_l = J_l J_lᵀ),
-   on a ReLU MLP of the given depth (number of nn.Linear layers) and width;
+   Grams, summed block by block over the kernel's upper triangle, never
+   formed) vs ``method="kernel"`` (the same factors, the [n·o, n·o] kernel
+   formed and centred: the fast path before 2026-12-07) and vs
+   ``method="jacobian"`` (per-example Jacobians, K_l = J_l J_lᵀ), on a ReLU
+   MLP of the given depth (number of nn.Linear layers) and width;
 2. the sharon2024 epoch×epoch CKA matrix: per-epoch centred Grams plus one
    ``cka_matrix`` product vs the E×E loop of ``linear_cka`` over per-epoch
    features. The ratio for a loop over the E(E+1)/2 upper-triangle pairs only
@@ -53,6 +56,18 @@ def bench_tangent(args: argparse.Namespace, dtype: torch.dtype) -> None:
     fast_s, fast = best_time(lambda: layer_tangent_alignment(model, x, y, "fast"), args.repeats)
     print(f"  fast      {fast_s}")
     if args.skip_naive:
+        return
+    kernel_s, kernel = best_time(lambda: layer_tangent_alignment(model, x, y, "kernel"), args.repeats)
+    err = max(abs(float(fast[k] - kernel[k])) / abs(float(kernel[k])) for k in fast)
+    print(f"  kernel    {kernel_s}")
+    print(f"  ratio kernel/fast = {kernel_s / fast_s}   (max relative difference {err:.1e})")
+    if dtype != torch.float64:  # which of the two is off: both against the kernel path in float64
+        exact = layer_tangent_alignment(model.double(), x.double(), y.double(), "kernel")
+        model.to(dtype)
+        for name, got in (("fast", fast), ("kernel", kernel)):
+            worst = max(abs(float(got[k]) - float(exact[k])) / abs(float(exact[k])) for k in got)
+            print(f"  {name:9s} max relative difference from the float64 kernel path {worst:.1e}")
+    if args.skip_jacobian:
         return
     naive_s, naive = once(lambda: layer_tangent_alignment(model, x, y, "jacobian"))
     err = max(abs(float(fast[k] - naive[k])) / abs(float(naive[k])) for k in fast)
@@ -106,6 +121,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each fast path")
     parser.add_argument("--only", choices=["tangent", "cka"], default=None)
     parser.add_argument("--skip-naive", action="store_true", help="time the fast paths only")
+    parser.add_argument("--skip-jacobian", action="store_true",
+                        help="tangent: compare the fast path with the formed kernel only")
 
 
 def run(args: argparse.Namespace) -> None:

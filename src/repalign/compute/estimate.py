@@ -3,10 +3,11 @@
 For each registered step at the target tier, on the named device:
 
 1. a run of that step at that tier on that device exists: its wall time (measured, not projected);
-2. else the step declares its work (``work=`` on ``@model``/``@artifact``: examples processed,
-   a function of the settings) and was run at another tier on that device: the measured rate
-   (declared work of that run / its wall time, start-up and evaluation included) times the
-   target tier's declared work;
+2. else, from the step's declared work (``work=`` on ``@model``/``@artifact``: a ``Work``
+   computed from the step's settings, epochs x examples x models for training, items measured
+   for analysis) and its largest run at another tier on that device: the measured rate
+   (declared work of that run / its wall time, start-up and evaluation included) applied to
+   the target tier's declared work;
 3. else no estimate, and the line says what is missing. Nothing is guessed.
 
 Each paper's total is shown beside the compute the paper states, where it states any.
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from repalign.compute.rows import Row
-from repalign.experiments.registry import TIERS, Step
+from repalign.experiments.registry import TIERS, Step, Work, as_work
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,8 @@ class Estimate:
     basis: str          # which measurement the number rests on, or what is missing
 
 
-def declared_work(step: Step, tier: str, n_seeds: int | None = None) -> float | None:
-    return None if step.work is None else float(step.work(step.settings_for(tier, n_seeds)))
+def declared_work(step: Step, tier: str, n_seeds: int | None = None) -> Work | None:
+    return None if step.work is None else as_work(step.work(step.settings_for(tier, n_seeds)))
 
 
 def _rows_of(step: Step, rows: list[Row], device: str) -> list[Row]:
@@ -73,16 +74,32 @@ def estimate_step(step: Step, tier: str, rows: list[Row], device: str) -> Estima
     why = f" (its runs were not_run: {not_run[-1].short_reason})" if not_run and not measured else ""
     if work is None:
         return Estimate(step, None, f"no estimate: no {tier}-tier run on '{device}' and no declared work{why}")
-    timed = [r for r in measured if r.wall_time_s > 0 and declared_work(step, r.tier, r.n_seeds) > 0]
+    timed = [r for r in measured if r.wall_time_s > 0 and declared_work(step, r.tier, r.n_seeds).amount > 0]
     if not timed:
-        return Estimate(step, None, f"no estimate: declared work {work:,.0f} examples, but no timed run on "
-                                    f"'{device}'{why}")
-    r = max(timed, key=lambda r: declared_work(step, r.tier, r.n_seeds))
-    done = declared_work(step, r.tier, r.n_seeds)
+        return Estimate(step, None, f"no estimate: declared {work.kind} work {work.describe()} = "
+                                    f"{work.amount:,.0f} {work.unit}, but no timed run on '{device}'{why}")
+    r = max(timed, key=lambda r: declared_work(step, r.tier, r.n_seeds).amount)
+    done = declared_work(step, r.tier, r.n_seeds).amount
     rate = done / r.wall_time_s
-    return Estimate(step, work / rate / 3600,
-                    f"projected: {work:,.0f} examples at {rate:,.0f} examples/s, measured by {r.source} "
-                    f"({r.tier}, {r.device_name}: {done:,.0f} examples in {r.wall_time_s:.1f} s)")
+    how = "" if work.kind == "training" else "analysis, linear in its measured wall time: "
+    return Estimate(step, work.amount / rate / 3600,
+                    f"projected: {how}{work.describe()} = {work.amount:,.0f} {work.unit} at {rate:,.1f} "
+                    f"{work.unit}/s, measured by {r.source} ({r.tier}, {r.device_name}: {done:,.0f} {work.unit} "
+                    f"in {r.wall_time_s:.1f} s)" + _size_caveat(step, r.tier, tier))
+
+
+# settings that change a network's or an input's size, so that a rate measured at one tier need not
+# hold at another unless the declared work weighs them (``registry.SIZE_FACTORS``)
+SIZE_SETTINGS = ("width", "widths", "hidden", "depth", "cnn_width", "width_scale", "resnet50_width",
+                 "resnet50_blocks", "vit_shape", "image_size", "crop", "filters", "units", "features", "t2t")
+
+
+def _size_caveat(step: Step, measured_tier: str, tier: str) -> str:
+    """``; sizes differ from the measured run: width 16 -> 200`` where such settings differ between the tiers."""
+    here, there = step.settings_for(tier), step.settings_for(measured_tier)
+    diffs = [f"{k} {getattr(there, k)!r} -> {getattr(here, k)!r}" for k in SIZE_SETTINGS
+             if hasattr(here, k) and getattr(here, k) != getattr(there, k)]
+    return f"; sizes differ from the measured run ({', '.join(diffs)}), so its rate may not carry over" if diffs else ""
 
 
 @dataclass(frozen=True)

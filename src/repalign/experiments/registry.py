@@ -85,7 +85,7 @@ class Step:
     settings: Tiered
     resources: Tiered
     needs: tuple[str, ...] = ()
-    work: Callable[[Any], float] | None = None  # settings -> examples processed (repalign estimate)
+    work: Callable[[Any], Any] | None = None  # settings -> Work (or training examples), for repalign estimate
 
     def settings_for(self, tier: str, n_seeds: int | None = None):
         settings = self.settings[tier]
@@ -105,9 +105,77 @@ ARTIFACTS: dict[tuple[str, str], Step] = {}
 MODELS: dict[tuple[str, str], Step] = {}
 
 
-def training_examples(settings) -> float:
+# factors that weigh an example by the network's or the input's size rather than count examples
+SIZE_FACTORS = ("pixels", "patch_pixels", "width", "width_squared", "layers", "ntk_n_cubed")
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one step does at one tier, the quantity ``repalign estimate`` scales measured time by.
+
+    ``terms`` is a sum of products of named counts, each read from the step's own settings
+    (e.g. ``((("epochs", 100), ("examples", 10_000), ("models", 10)),)``). ``kind`` is
+    ``"training"`` (examples through an optimiser, epochs x examples x models) or
+    ``"analysis"`` (no training: items measured, projected linearly from measured wall time).
+    """
+
+    terms: tuple[tuple[tuple[str, float], ...], ...]
+    kind: str = "training"
+
+    def __post_init__(self):
+        if self.kind not in ("training", "analysis"):
+            raise ValueError(f"work kind '{self.kind}' must be 'training' or 'analysis'")
+        for term in self.terms:
+            for name, count in term:
+                if not isinstance(count, (int, float)) or count < 0:
+                    raise ValueError(f"work factor '{name}' is {count!r}; it must be a count >= 0")
+
+    @property
+    def amount(self) -> float:
+        total = 0.0
+        for term in self.terms:
+            product = 1.0
+            for _, count in term:
+                product *= count
+            total += product
+        return total
+
+    @property
+    def unit(self) -> str:
+        """``examples`` (or ``items analysed``), ``size-weighted`` where a factor is a size (pixels, width)."""
+        weighted = any(name in SIZE_FACTORS for term in self.terms for name, _ in term)
+        return ("size-weighted " if weighted else "") + ("examples" if self.kind == "training" else "items analysed")
+
+    def __add__(self, other: "Work") -> "Work":
+        if other.kind != self.kind:
+            raise ValueError(f"cannot add {other.kind} work to {self.kind} work")
+        return Work(self.terms + other.terms, self.kind)
+
+    def describe(self) -> str:
+        """e.g. ``100 epochs x 10,000 examples x 10 models``."""
+        def count(v):
+            return f"{int(v):,}" if float(v).is_integer() else f"{v:g}"
+        return " + ".join(" x ".join(f"{count(v)} {name}" for name, v in term) for term in self.terms)
+
+
+def trained(**factors: float) -> Work:
+    """Training work: the product of ``factors`` (epochs, examples, models, configurations, ...)."""
+    return Work((tuple(factors.items()),), "training")
+
+
+def analysed(**factors: float) -> Work:
+    """Analysis work (no training): the product of ``factors`` (models, examples measured, ...)."""
+    return Work((tuple(factors.items()),), "analysis")
+
+
+def as_work(value) -> Work:
+    """A declared work value: a ``Work``, or a bare number of training examples."""
+    return value if isinstance(value, Work) else trained(examples=float(value))
+
+
+def training_examples(settings) -> Work:
     """Declared work of ``n_runs`` models trained ``epochs`` times over ``n_train`` examples each."""
-    return settings.epochs * settings.n_train * settings.n_runs
+    return trained(epochs=settings.epochs, examples=settings.n_train, models=settings.n_runs)
 
 
 def _register(table: dict, kind: str, paper: str, name: str, settings: Tiered,
@@ -124,9 +192,11 @@ def _register(table: dict, kind: str, paper: str, name: str, settings: Tiered,
 def artifact(paper: str, name: str, *, settings: Tiered, resources: Tiered, needs=(), work=None):
     """Register ``func(ctx) -> Result`` as the experiment behind figure/table ``name``.
 
-    ``work`` (optional): ``settings -> examples processed``, the declared work from which
-    ``repalign estimate`` projects a tier's cost; use it only where the network is the same
-    at every tier, so that examples/s measured at one tier carries over to another.
+    ``work``: ``settings -> Work`` (``trained(...)`` or ``analysed(...)``), the declared work
+    from which ``repalign estimate`` projects a tier's cost. Every step declares it
+    (``tests/test_declared_work.py``); derive it from the settings, never from copied numbers.
+    Examples/s measured at one tier carries over to another only as far as the network is the
+    same, so the estimate names the run it rests on.
     """
     return _register(ARTIFACTS, "artifact", paper, name, settings, resources, needs, work)
 

@@ -179,6 +179,46 @@ def _full_kernel(fac: _Factors) -> torch.Tensor:
     return k
 
 
+BLOCK_ROWS = 512  # kernel rows (example-output pairs) per block of _factor_alignment
+
+
+def _factor_alignment(fac: _Factors, y: torch.Tensor, block_rows: int = BLOCK_ROWS) -> torch.Tensor:
+    """``_target_alignment(_full_kernel(fac), y)`` without forming or centring the kernel.
+
+    With F = forward Gram, B_i = backward[i] [o, b] and N = n·o:
+    ỸᵀKỸ = Σ_ij F_ij v_i·v_j with v_i = Σ_c ỹ_ic B_ic; K1 has entries B_ic·Σ_j F_ij u_j with
+    u_j = Σ_c B_jc; and ‖CKC‖²_F = ‖K‖²_F − 2‖K1‖²/N + (1ᵀK1)²/N². Only ‖K‖²_F needs the
+    kernel's entries: it is summed over the blocks of its upper triangle (K is symmetric, so
+    half the products of the [N, b] @ [b, N] Gram), accumulated in float64 like the O(n²)
+    terms, whose differences cancel where the kernel has a large mean.
+    """
+    n, o, _ = fac.backward.shape
+    big = torch.float64
+    back = fac.backward
+    gram = (fac.forward.to(big) @ fac.forward.to(big).T if fac.forward is not None
+            else back.new_ones(n, n, dtype=big))
+    y = y.reshape(n, o).to(big)
+    y = y - y.mean()
+    v = torch.einsum("nc,ncb->nb", y.to(back.dtype), back).to(big)
+    u = back.sum(1).to(big)
+    numerator = (gram * (v @ v.T)).sum()
+    row_sums = torch.einsum("ncb,nb->nc", back, (gram @ u).to(back.dtype)).to(big)  # K1 [n, o], no float64 copy of B
+    total = row_sums.sum()
+    flat = back.reshape(n * o, -1)
+    rows = max(1, block_rows // o)  # examples per block
+    square = torch.zeros((), dtype=big, device=back.device)
+    for i in range(0, n, rows):
+        left = flat[i * o:(i + rows) * o]
+        for j in range(i, n, rows):
+            block = (left @ flat[j * o:(j + rows) * o].T).view(-1, o, min(rows, n - j), o)
+            block.mul_(gram[i:i + rows, j:j + rows, None].to(block.dtype)[:, None])
+            row_norms = torch.linalg.vector_norm(block.flatten(1), dim=1).to(big)  # float32 rows, float64 sum
+            square += (1 if j == i else 2) * row_norms.pow(2).sum()
+    n_all = n * o
+    centred = square - 2 * row_sums.pow(2).sum() / n_all + total ** 2 / n_all ** 2
+    return (numerator / (centred.clamp_min(0).sqrt() * y.pow(2).sum())).to(back.dtype)
+
+
 def _target_alignment(kernel: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """ỸᵀKỸ / (‖CKC‖_F ‖Ỹ‖²) with Ỹ = C vec(Y), lou2022 Eq. 7.
 
@@ -202,16 +242,21 @@ def layer_tangent_alignment(
     (example-major order), C = I − 11ᵀ/(n·o) centres over all n·o entries,
     Ỹ = C vec(Y), and A_l = ỸᵀK_lỸ / (‖C K_l C‖_F ‖Ỹ‖²), i.e. the CKA of K_l
     with Y Yᵀ. ``method="fast"`` uses the forward/backward factorisation
-    described in the module docstring (nn.Linear and nn.Conv2d only);
-    ``method="jacobian"`` is the brute-force reference from per-example
-    Jacobians (any layer type, much slower). Returns {layer name: 0-d tensor}.
+    described in the module docstring (nn.Linear and nn.Conv2d only) and never
+    forms K_l (``_factor_alignment``); ``method="kernel"`` forms each K_l from
+    the same factors and centres it, the exact path the fast one is tested
+    against; ``method="jacobian"`` is the brute-force reference from
+    per-example Jacobians (any layer type, much slower). Returns {layer name:
+    0-d tensor}.
     """
     if method == "fast":
+        return {k: _factor_alignment(v, y_onehot) for k, v in _layer_factors(model, x).items()}
+    if method == "kernel":
         kernels = {k: _full_kernel(v) for k, v in _layer_factors(model, x).items()}
     elif method == "jacobian":
         kernels = _jacobian_kernels(model, x)
     else:
-        raise ValueError(f"method must be 'fast' or 'jacobian', got {method!r}")
+        raise ValueError(f"method must be 'fast', 'kernel' or 'jacobian', got {method!r}")
     return {name: _target_alignment(k, y_onehot) for name, k in kernels.items()}
 
 

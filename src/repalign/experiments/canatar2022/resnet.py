@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from repalign.data import class_subset, load_dataset
 from repalign.experiments.canatar2022.kernels import cka, feature_spectrum
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, model, trained
 from repalign.models import build, measure
 from repalign.results import Result
 from repalign.train import EpochHook, ImageTraining, Normalization, OptimConfig, evaluate_images, train_images
@@ -157,7 +157,21 @@ def train_config(ctx: Context, cfg: dict, train_split, test_split, s: GridSettin
             "spectra": {e: hook.records[e] for e in sorted(hook.records)}}
 
 
-@model(PAPER, "resnet_grid", settings=SETTINGS, resources=RESOURCES)
+CIFAR10_TRAIN = 50_000  # ``n_train`` None: the whole split, for declared work
+
+
+def grid_work(s: GridSettings) -> Work:
+    """Every configuration of the grid trained ``epochs``; a ResNet's cost per example grows as width squared."""
+    return trained(epochs=s.epochs, examples=s.n_train or CIFAR10_TRAIN, configurations=len(grid(s)),
+                   width_squared=s.width ** 2)
+
+
+def summary_work(s: GridSettings) -> Work:
+    """Figs 1-6, Table I: the stored measurements of every configuration."""
+    return analysed(configurations=len(grid(s)))
+
+
+@model(PAPER, "resnet_grid", settings=SETTINGS, resources=RESOURCES, work=grid_work)
 def train_grid(ctx: Context) -> dict:
     """Every configuration of the grid, one after another (each is one run of seed ``ctx.seeds[0]``)."""
     s: GridSettings = ctx.settings
@@ -242,7 +256,7 @@ def summary(payload: dict) -> Result:
 
 
 def _summary_artifact(name: str, doc: str):
-    @artifact(PAPER, name, settings=SETTINGS, resources=LIGHT, needs=("resnet_grid",))
+    @artifact(PAPER, name, settings=SETTINGS, resources=LIGHT, needs=("resnet_grid",), work=summary_work)
     def step(ctx: Context) -> Result:
         return summary(ctx.load_model("resnet_grid"))
 

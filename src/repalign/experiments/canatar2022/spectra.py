@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from repalign.experiments.canatar2022.kernels import spectrum_summary
-from repalign.experiments.canatar2022.resnet import LIGHT, PAPER, SETTINGS, SPECTRUM_LAYERS, kept_runs
+from repalign.experiments.canatar2022.resnet import LIGHT, PAPER, SETTINGS, SPECTRUM_LAYERS, kept_runs, summary_work
 from repalign.experiments.registry import Context, artifact
 from repalign.results import Result
 
@@ -61,7 +61,7 @@ def model_spectra(run: dict, prefix: str, result: Result) -> None:
 def _spectrum_artifact(name: str):
     which = PICKS[name]
 
-    @artifact(PAPER, name, settings=SETTINGS, resources=LIGHT, needs=("resnet_grid",))
+    @artifact(PAPER, name, settings=SETTINGS, resources=LIGHT, needs=("resnet_grid",), work=summary_work)
     def step(ctx: Context) -> Result:
         payload = ctx.load_model("resnet_grid")
         runs = kept_runs(payload)

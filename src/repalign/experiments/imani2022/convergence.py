@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from repalign.experiments.imani2022.tasks import load_task
-from repalign.experiments.registry import Context, Resources, Tiered, artifact
+from repalign.experiments.registry import Context, Resources, Tiered, Work, artifact, trained
 from repalign.metrics import alignment_curve, gd_learning_curve, label_projection_spectrum
 from repalign.results import Result
 
@@ -65,10 +65,15 @@ class FastSlowSettings:
 
 FAST_SLOW = Tiered.same(FastSlowSettings())
 CHEAP = Tiered.same(Resources(runtime_min=2, mem_mb=1000))
+
+
+def fast_slow_work(s: FastSlowSettings) -> Work:
+    """Fig 8: GD on a 2-point problem, one trajectory per alignment."""
+    return trained(steps=s.steps, examples=2, labelings=len(ALIGNMENTS), models=s.n_runs)
 ALIGNMENTS = ("high_alignment", "low_alignment")
 
 
-@artifact(PAPER, "fig8", settings=FAST_SLOW, resources=CHEAP)
+@artifact(PAPER, "fig8", settings=FAST_SLOW, resources=CHEAP, work=fast_slow_work)
 def fig8(ctx: Context) -> Result:
     """Fig 8: loss share and weight of the fast and slow processes, high vs low alignment."""
     s: FastSlowSettings = ctx.settings
@@ -114,7 +119,12 @@ class TwoLabelSettings:
 TWO_LABELS = Tiered(smoke=TwoLabelSettings(steps=200), quick=TwoLabelSettings(), paper=TwoLabelSettings())
 
 
-@artifact(PAPER, "fig9", settings=TWO_LABELS, resources=CHEAP)
+def two_label_work(s: TwoLabelSettings) -> Work:
+    """Fig 9: full-batch GD on the CT points, one trajectory per label vector (y1, y2)."""
+    return trained(steps=s.steps, examples=s.n_points, labelings=2, models=s.n_runs)
+
+
+@artifact(PAPER, "fig9", settings=TWO_LABELS, resources=CHEAP, work=two_label_work)
 def fig9(ctx: Context) -> Result:
     """Fig 9: alignment curves and GD learning curves of y1 = u10 and y2 ∝ a·u5 + b·u50 on CT."""
     s: TwoLabelSettings = ctx.settings

@@ -27,7 +27,7 @@ from repalign.experiments.imani2022.nets import clear_stages, staged
 from repalign.experiments.imani2022.peaks import gd_linear, mean_se
 from repalign.experiments.imani2022.summary import normalized_pair, thresholds_for
 from repalign.experiments.imani2022.tasks import Task, load_task
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, model, trained
 from repalign.metrics import alignment_auc, alignment_curve
 from repalign.models import StackedMLP
 from repalign.results import Result
@@ -137,7 +137,24 @@ def _task(ctx: Context, seed: int) -> Task:
     return load_task(ctx, "ct", s.n_train, s.n_test, seed)
 
 
-@model(PAPER, "ct_features", settings=SETTINGS, resources=TRAIN_RESOURCES)
+def features_work(s: CTFeatureSettings) -> Work:
+    """The NN and RBF network trained ``epochs``, dictionary learning ``dictionary_iter`` passes."""
+    return (trained(epochs=s.epochs, examples=s.n_train, models=s.n_runs, networks=2)
+            + trained(passes=s.dictionary_iter, examples=s.n_train, models=s.n_runs))
+
+
+def linear_work(s: CTFeatureSettings) -> Work:
+    """Fig 1: full-batch GD of a linear model per representation and step size."""
+    return trained(steps=s.linear_steps, examples=s.n_train, models=s.n_runs, representations=len(REPS),
+                   lrs=len(s.linear_lrs))
+
+
+def alignment_work(s: CTFeatureSettings) -> Work:
+    """Fig 5: alignment curves of each representation on the train points."""
+    return analysed(models=s.n_runs, representations=len(REPS), examples=s.n_train)
+
+
+@model(PAPER, "ct_features", settings=SETTINGS, resources=TRAIN_RESOURCES, work=features_work)
 def train_ct_features(ctx: Context) -> dict:
     """The NN, RBF-network and dictionary-learning representations of Figs 1 and 5."""
     task = _task(ctx, ctx.seeds[0])
@@ -153,7 +170,7 @@ def _load(ctx: Context) -> tuple[dict, Task]:
     return payload, _task(ctx, payload["seeds"][0])
 
 
-@artifact(PAPER, "fig1", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("ct_features",))
+@artifact(PAPER, "fig1", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("ct_features",), work=linear_work)
 def fig1(ctx: Context) -> Result:
     """Fig 1: GD learning curves (train and test MSE) of linear models on each representation."""
     s: CTFeatureSettings = ctx.settings
@@ -182,7 +199,7 @@ def fig1(ctx: Context) -> Result:
     return result
 
 
-@artifact(PAPER, "fig5", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("ct_features",))
+@artifact(PAPER, "fig5", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("ct_features",), work=alignment_work)
 def fig5(ctx: Context) -> Result:
     """Fig 5: alignment curves (Eq. 2, unnormalised) of the three representations."""
     payload, task = _load(ctx)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ from repalign.experiments.imani2022.peaks import gd_linear, mean_se
 from repalign.experiments.imani2022.pretrained import CLASS_SEED_OFFSET, feature_net, features, pretrained_state
 from repalign.experiments.imani2022.summary import alignment_stats, normalized_pair, thresholds_for
 from repalign.experiments.imani2022.tasks import mark_not_run
-from repalign.experiments.registry import Context, Resources, Tiered, artifact
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact
 from repalign.results import Result
 
 PAPER = "imani2022"
@@ -224,13 +225,21 @@ def compare(ctx: Context, dataset: str, baselines: bool) -> Result:
     return result
 
 
-@artifact(PAPER, "fig13", settings=SETTINGS, resources=RESOURCES)
+def compare_work(s: HandcraftedSettings, baselines: bool) -> Work:
+    """Figs 13, 20: CNN features of each run's two-class images (the ImageNet CNN, and its random init
+    for Fig 13), counted as examples x input pixels; the linear models fitted on them afterwards are
+    small next to these CNN passes and not counted."""
+    return analysed(models=s.n_runs, networks=1 + baselines, examples=2 * (s.points_per_class + s.test_per_class),
+                    pixels=s.image_size ** 2)
+
+
+@artifact(PAPER, "fig13", settings=SETTINGS, resources=RESOURCES, work=partial(compare_work, baselines=True))
 def fig13(ctx: Context) -> Result:
     """Fig 13: CIFAR-100; original/init/transfer alignment, then CNN vs SIFT/HOG/RBF."""
     return compare(ctx, "cifar100", baselines=True)
 
 
-@artifact(PAPER, "fig20", settings=SETTINGS, resources=RESOURCES)
+@artifact(PAPER, "fig20", settings=SETTINGS, resources=RESOURCES, work=partial(compare_work, baselines=False))
 def fig20(ctx: Context) -> Result:
     """Fig 20: CIFAR-10; CNN vs SIFT/HOG/RBF alignment and learning curves."""
     return compare(ctx, "cifar10", baselines=False)

@@ -27,7 +27,7 @@ from repalign.errors import CorruptDataset
 from repalign.experiments.imani2022.nets import clear_stages, staged
 from repalign.experiments.imani2022.pretrained import IMAGENET_MEAN, IMAGENET_STD
 from repalign.experiments.imani2022.yosinski_split import HALVES, load_split
-from repalign.experiments.registry import Context, Resources, Tiered, model
+from repalign.experiments.registry import Context, Resources, Tiered, Work, model, trained
 from repalign.train import OptimConfig, train
 
 PAPER = "imani2022"
@@ -236,6 +236,18 @@ def sgd_stages(ctx: Context, net: nn.Module, loss_fn, sampler, recipe: Recipe, s
     clear_stages(ctx)
 
 
+# ILSVRC-2012 train images per class on average (1,281,167 / 1,000): a property of the data, used
+# only to declare work where ``images_per_class`` does not cap it.
+IMAGENET_IMAGES_PER_CLASS = 1281
+
+
+def pretrain_work(s: HalvesSettings, arch: str, half: str) -> Work:
+    """``arch`` trained ``epochs`` over ImageNet-``half``'s images (the shipped Yosinski class list)."""
+    per_class = s.images_per_class or IMAGENET_IMAGES_PER_CLASS
+    return trained(epochs=s.pretrain[arch].epochs, examples=per_class * len(load_split()[half]),
+                   pixels=s.image_size ** 2)
+
+
 def pretrain(ctx: Context, arch: str, half: str) -> dict:
     """Train ``arch`` from scratch on ImageNet-``half`` (App. D)."""
     s: HalvesSettings = ctx.settings
@@ -256,7 +268,8 @@ def pretrain(ctx: Context, arch: str, half: str) -> dict:
 
 for _arch in ARCHS:
     for _half in HALVES:
-        model(PAPER, f"imagenet_{_half}_{_arch}", settings=SETTINGS, resources=PRETRAIN_RESOURCES)(
+        model(PAPER, f"imagenet_{_half}_{_arch}", settings=SETTINGS, resources=PRETRAIN_RESOURCES,
+              work=partial(pretrain_work, arch=_arch, half=_half))(
             partial(pretrain, arch=_arch, half=_half))
 
 

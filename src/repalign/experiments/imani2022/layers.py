@@ -8,6 +8,8 @@ MNIST 0/1 and CT Position. Metrics ``alignment_auc.<rep>.<task>`` with rep ``inp
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from repalign.errors import DatasetMissing
@@ -15,7 +17,7 @@ from repalign.experiments.imani2022.nets import hidden_layers
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.summary import alignment_stats, thresholds_for
 from repalign.experiments.imani2022.sweeps import (LAYERWISE, MEASURE_RESOURCES, PAPER, SETTINGS, load_trained,
-                                                   trained_entry)
+                                                   measure_work, trained_entry)
 from repalign.experiments.imani2022.tasks import mark_not_run
 from repalign.experiments.registry import Context, artifact
 from repalign.experiments.storage import UpstreamNotRun
@@ -30,7 +32,7 @@ def rep_names() -> list[str]:
 
 
 @artifact(PAPER, "fig7", settings=SETTINGS, resources=MEASURE_RESOURCES,
-          needs=tuple(f"sweep_{t}" for t in FIG7_TASKS))
+          needs=tuple(f"sweep_{t}" for t in FIG7_TASKS), work=partial(measure_work, tasks=len(FIG7_TASKS)))
 def fig7(ctx: Context) -> Result:
     """Fig 7: per-layer alignment of the input and the 3 hidden layers, at init and trained."""
     result = Result()

@@ -36,6 +36,7 @@ to get it), which the runner records as ``not_run``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from itertools import combinations
 from pathlib import Path
 
@@ -48,7 +49,7 @@ from repalign.errors import DatasetMissing
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.pretrained import IMAGENET_MEAN, IMAGENET_STD, feature_net, pretrained_state
 from repalign.experiments.imani2022.summary import alignment_stats, positive_share, thresholds_for
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, model, trained
 from repalign.results import Result
 from repalign.train import EpochSampler, OptimConfig, train
 
@@ -100,6 +101,36 @@ ALIGNMENT_RESOURCES = Tiered(
     quick=Resources(runtime_min=15, mem_mb=16000, gpu=1),
     paper=Resources(runtime_min=20, mem_mb=16000, gpu=1),
 )
+
+
+# Office-31's images per domain (Saenko et al. 2010; 4,110 in 31 classes): a property of the data,
+# used only to declare work where ``max_per_class`` does not cap it.
+DOMAIN_IMAGES = {"amazon": 2817, "dslr": 498, "webcam": 795}
+N_CLASSES = 31
+
+
+def domain_images(s: OfficeSettings, domain: str) -> int:
+    full = DOMAIN_IMAGES[domain]
+    return full if s.max_per_class is None else min(full, N_CLASSES * s.max_per_class)
+
+
+def pretrain_work(s: OfficeSettings, domain: str) -> Work:
+    """A source domain's random-label pretraining: ``pretrain_epochs`` over all its kept images."""
+    return trained(epochs=s.pretrain_epochs, examples=domain_images(s, domain), models=s.n_runs,
+                   pixels=s.crop ** 2)
+
+
+def finetune_work(s: OfficeSettings) -> Work:
+    """Table 1: each target fine-tuned on its train split from each body (ImageNet, or another domain's)."""
+    terms = [trained(epochs=s.finetune_epochs, examples=round((1 - s.test_fraction) * domain_images(s, d)),
+                     models=s.n_runs, bodies=len(DOMAINS), pixels=s.crop ** 2) for d in DOMAINS]
+    return sum(terms[1:], terms[0])
+
+
+def alignment_work(s: OfficeSettings) -> Work:
+    """Fig 16: alignment of each target's images under each body."""
+    return analysed(models=s.n_runs, bodies=len(DOMAINS), examples=sum(domain_images(s, d) for d in DOMAINS),
+                    pixels=s.crop ** 2)
 
 
 # --- inputs -----------------------------------------------------------------------------
@@ -264,7 +295,8 @@ def _register_pretrain(domain: str) -> None:
     def pretrain(ctx: Context) -> dict:
         return _pretrain(ctx, domain)
     pretrain.__doc__ = f"ImageNet ResNet18 trained on Office-31 {domain} with uniformly random labels (§7.3)."
-    model(PAPER, f"office31_pretrain_{domain}", settings=SETTINGS, resources=PRETRAIN_RESOURCES)(pretrain)
+    model(PAPER, f"office31_pretrain_{domain}", settings=SETTINGS, resources=PRETRAIN_RESOURCES,
+          work=partial(pretrain_work, domain=domain))(pretrain)
 
 
 for _domain in DOMAINS:
@@ -286,7 +318,7 @@ def sources_for(target: str) -> tuple[str, ...]:
 
 # --- Table 1 --------------------------------------------------------------------------------
 
-@artifact(PAPER, "table1", settings=SETTINGS, resources=TABLE_RESOURCES, needs=PRETRAIN_MODELS)
+@artifact(PAPER, "table1", settings=SETTINGS, resources=TABLE_RESOURCES, needs=PRETRAIN_MODELS, work=finetune_work)
 def table1(ctx: Context) -> Result:
     """Table 1: target test accuracy after fine-tuning, without and after random-label pretraining."""
     s: OfficeSettings = ctx.settings
@@ -343,7 +375,7 @@ def binary_alignment(features: torch.Tensor, y: torch.Tensor) -> tuple[torch.Ten
     return torch.stack(aucs).cpu(), np.stack(curves), len(aucs)
 
 
-@artifact(PAPER, "fig16", settings=SETTINGS, resources=ALIGNMENT_RESOURCES, needs=PRETRAIN_MODELS)
+@artifact(PAPER, "fig16", settings=SETTINGS, resources=ALIGNMENT_RESOURCES, needs=PRETRAIN_MODELS, work=alignment_work)
 def fig16(ctx: Context) -> Result:
     """Fig 16: alignment without pretraining minus alignment after random-label pretraining, six pairs."""
     s: OfficeSettings = ctx.settings

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from repalign.data.peaks import PeaksTasks, draw_tasks, encode, peaks_label, sample_variables
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model, training_examples
+from repalign.experiments.registry import (Context, Resources, Tiered, Work, analysed, artifact, model, trained,
+                                          training_examples)
 from repalign.metrics import alignment_auc, alignment_curve, normalize_representation
 from repalign.models import StackedMLP
 from repalign.results import Result
@@ -67,6 +68,17 @@ MEASURE_RESOURCES = Tiered(
     quick=Resources(runtime_min=10, mem_mb=4000),
     paper=Resources(runtime_min=30, mem_mb=8000),
 )
+
+
+def measured_work(s: PeaksSettings) -> Work:
+    """Figs 10, 12: each run's three representations measured on its train points."""
+    return analysed(models=s.n_runs, representations=len(REPRESENTATIONS), examples=s.n_train)
+
+
+def linear_work(s: PeaksSettings) -> Work:
+    """Fig 11: full-batch GD on the target points, per representation, task and step size."""
+    return trained(steps=s.linear_steps, examples=s.target_points, models=s.n_runs,
+                   representations=len(REPRESENTATIONS), tasks=len(TASKS), lrs=len(s.linear_lrs))
 
 
 @dataclass
@@ -180,7 +192,7 @@ def alignment_summary(reps: dict[str, torch.Tensor], labels: dict[str, torch.Ten
     return curves
 
 
-@artifact(PAPER, "fig10", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("peaks_h1",))
+@artifact(PAPER, "fig10", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("peaks_h1",), work=measured_work)
 def fig10(ctx: Context) -> Result:
     """Fig 10: alignment of original / init / transferred representations with S, T1, T2."""
     payload = ctx.load_model("peaks_h1")
@@ -233,7 +245,7 @@ def gd_linear(phi_train, y_train, phi_test, y_test, lrs, steps):
     return unpack(train_loss), unpack(test_loss), unpack(norms)
 
 
-@artifact(PAPER, "fig11", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("peaks_h1",))
+@artifact(PAPER, "fig11", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("peaks_h1",), work=linear_work)
 def fig11(ctx: Context) -> Result:
     """Fig 11: linear models on 100 target points; learning curves and weight norms."""
     s: PeaksSettings = ctx.settings
@@ -294,7 +306,7 @@ def weights_at_fit(train: np.ndarray, norms: np.ndarray, targets: tuple[str, ...
                 f"weight_norm_at_fit_se.{rep}.{task}"] = mean_se(torch.from_numpy(at_fit))
 
 
-@artifact(PAPER, "fig12", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("peaks_h3",))
+@artifact(PAPER, "fig12", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("peaks_h3",), work=measured_work)
 def fig12(ctx: Context) -> Result:
     """Fig 12: per-layer alignment of the 3-hidden-layer network with S and T1."""
     payload = ctx.load_model("peaks_h3")

@@ -26,7 +26,7 @@ from repalign.errors import DatasetMissing
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.summary import alignment_stats, thresholds_for
 from repalign.experiments.imani2022.tasks import mark_not_run
-from repalign.experiments.registry import Context, Resources, Tiered, artifact
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact
 from repalign.results import Result
 
 PAPER = "imani2022"
@@ -117,7 +117,13 @@ def two_class_runs(ctx: Context, dataset: str, s: PretrainedSettings) -> tuple[l
     return runs, split.source
 
 
-@artifact(PAPER, "fig19", settings=SETTINGS, resources=RESOURCES)
+def pretrained_work(s: PretrainedSettings) -> Work:
+    """Fig 19: each ImageNet CNN, pretrained and at init, on each run's two-class train images."""
+    return analysed(models=s.n_runs, datasets=len(DATASETS), networks=2 * len(WEIGHTS),
+                    examples=2 * s.points_per_class, pixels=s.image_size ** 2)
+
+
+@artifact(PAPER, "fig19", settings=SETTINGS, resources=RESOURCES, work=pretrained_work)
 def fig19(ctx: Context) -> Result:
     """Fig 19: original vs init vs transfer alignment, three ImageNet CNNs, CIFAR-10 and CIFAR-100."""
     s: PretrainedSettings = ctx.settings

@@ -22,7 +22,7 @@ import torch
 from repalign.experiments.imani2022.nets import NetConfig, hidden_layers, train_group
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.tasks import Task, load_task
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, model, trained
 from repalign.experiments.imani2022.summary import normalized_pair
 from repalign.metrics import label_projection_spectrum
 from repalign.results import Result
@@ -66,7 +66,16 @@ def _data(ctx: Context, seed: int) -> Task:
     return load_task(ctx, "mnist", ctx.settings.n_points, 0, seed, balanced=True)
 
 
-@model(PAPER, "shuffled_mnist", settings=SETTINGS, resources=TRAIN_RESOURCES)
+def shuffled_work(s: ShuffledSettings) -> Work:
+    return trained(epochs=s.epochs, examples=s.n_points, models=s.n_runs)
+
+
+def spectra_work(s: ShuffledSettings) -> Work:
+    """Fig 2: label-projection spectra of the inputs and of the last hidden layer."""
+    return analysed(models=s.n_runs, representations=2, examples=s.n_points)
+
+
+@model(PAPER, "shuffled_mnist", settings=SETTINGS, resources=TRAIN_RESOURCES, work=shuffled_work)
 def train_shuffled(ctx: Context) -> dict:
     """The Fig 2 network (3 hidden layers, width 784) trained on shuffled MNIST 0/1 labels."""
     task = _data(ctx, ctx.seeds[0])
@@ -77,7 +86,7 @@ def train_shuffled(ctx: Context) -> dict:
     return {**trained, "seeds": ctx.seeds, "note": task.note()}
 
 
-@artifact(PAPER, "fig2", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("shuffled_mnist",))
+@artifact(PAPER, "fig2", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("shuffled_mnist",), work=spectra_work)
 def fig2(ctx: Context) -> Result:
     """Fig 2: label-projection spectra of raw inputs and of the trained network's last hidden layer."""
     payload = ctx.load_model("shuffled_mnist")

@@ -27,7 +27,7 @@ from repalign.experiments.imani2022.nets import NetConfig, clear_stages, hidden_
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.summary import alignment_stats, thresholds_for
 from repalign.experiments.imani2022.tasks import TASKS, Task, load_task, mark_not_run
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, model, trained
 from repalign.experiments.storage import UpstreamNotRun
 from repalign.results import Result
 
@@ -94,6 +94,16 @@ def all_configs(s: SweepSettings) -> list[NetConfig]:
     return list(dict.fromkeys(configs))
 
 
+def sweep_work(s: SweepSettings) -> Work:
+    """One task's sweep models: every distinct network, ``n_runs`` seeds, ``epochs`` over ``n_train``."""
+    return trained(epochs=s.epochs, examples=s.n_train, models=s.n_runs, networks=len(all_configs(s)))
+
+
+def measure_work(s: SweepSettings, tasks: int = len(TASKS)) -> Work:
+    """Figs 6, 7, 17, 18: every network's last hidden layers, at init and trained, on each task's points."""
+    return analysed(tasks=tasks, networks=len(all_configs(s)), models=s.n_runs, states=2, examples=s.n_train)
+
+
 def train_sweep(ctx: Context, task_name: str) -> dict:
     s: SweepSettings = ctx.settings
     task = load_task(ctx, task_name, s.n_train, s.n_test, ctx.seeds[0])
@@ -110,7 +120,7 @@ def train_sweep(ctx: Context, task_name: str) -> dict:
 
 
 def _register_sweep_model(task_name: str) -> None:
-    @model(PAPER, f"sweep_{task_name}", settings=SETTINGS, resources=TRAIN_RESOURCES)
+    @model(PAPER, f"sweep_{task_name}", settings=SETTINGS, resources=TRAIN_RESOURCES, work=sweep_work)
     def train_sweep_task(ctx: Context) -> dict:
         """Every sweep network of Figs 6, 7, 17, 18 on one task, 5 runs each."""
         return train_sweep(ctx, task_name)
@@ -191,7 +201,7 @@ NEEDS = tuple(f"sweep_{t}" for t in TASKS)
 
 
 def _register_sweep_artifact(fig: str, split: str, sweeps: tuple[str, ...]) -> None:
-    @artifact(PAPER, fig, settings=SETTINGS, resources=MEASURE_RESOURCES, needs=NEEDS)
+    @artifact(PAPER, fig, settings=SETTINGS, resources=MEASURE_RESOURCES, needs=NEEDS, work=measure_work)
     def measure(ctx: Context) -> Result:
         """Alignment gain of the last hidden layer over its init and over the input."""
         return measure_sweeps(ctx, split, sweeps)

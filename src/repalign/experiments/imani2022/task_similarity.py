@@ -33,7 +33,7 @@ from repalign.experiments.imani2022.imagenet_halves import (
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.summary import alignment_stats, positive_share, thresholds_for
 from repalign.experiments.imani2022.yosinski_split import HALVES
-from repalign.experiments.registry import Context, Resources, Tiered, artifact
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, trained
 from repalign.results import Result
 from repalign.train import EpochSampler
 
@@ -55,6 +55,23 @@ FINETUNE_RESOURCES = Tiered(
 def binary_tasks() -> list[tuple[str, int, int]]:
     """``(half, class a, class b)`` for every pair of CIFAR-10 classes within a half."""
     return [(half, a, b) for half, classes in CIFAR_HALVES.items() for a, b in itertools.combinations(classes, 2)]
+
+
+CIFAR10_TRAIN_PER_CLASS = 5000  # a property of CIFAR-10, used only to declare work
+
+
+def alignment_work(s: HalvesSettings) -> Work:
+    """Figs 14, 21: the last layers of both sources' networks, per architecture, on every binary task."""
+    return analysed(tasks=len(binary_tasks()), networks=len(ARCHS) * len(HALVES), examples=2 * s.points_per_class,
+                    pixels=s.image_size ** 2)
+
+
+def finetune_work(s: HalvesSettings) -> Work:
+    """Fig 15: each architecture and source fine-tuned on each CIFAR-10 half's train images."""
+    terms = [trained(epochs=s.finetune[arch].epochs, sources=len(HALVES),
+                     examples=CIFAR10_TRAIN_PER_CLASS * len(CIFAR_HALVES[target]), pixels=s.image_size ** 2)
+             for arch in ARCHS for target in HALVES]
+    return sum(terms[1:], terms[0])
 
 
 def other(half: str) -> str:
@@ -124,13 +141,13 @@ def difference_result(ctx: Context, per_task: bool) -> Result:
     return result
 
 
-@artifact(PAPER, "fig14", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=NEEDS)
+@artifact(PAPER, "fig14", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=NEEDS, work=alignment_work)
 def fig14(ctx: Context) -> Result:
     """Fig 14: alignment difference (similar − dissimilar source), last 4 layers, mean over 21 tasks."""
     return difference_result(ctx, per_task=False)
 
 
-@artifact(PAPER, "fig21", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=NEEDS)
+@artifact(PAPER, "fig21", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=NEEDS, work=alignment_work)
 def fig21(ctx: Context) -> Result:
     """Fig 21: the alignment-difference curves of each of the 21 tasks."""
     return difference_result(ctx, per_task=True)
@@ -159,7 +176,7 @@ def finetune_accuracy(ctx: Context, arch: str, source: str, target: str) -> floa
     return 100.0 * correct / test_set.n
 
 
-@artifact(PAPER, "fig15", settings=SETTINGS, resources=FINETUNE_RESOURCES, needs=NEEDS)
+@artifact(PAPER, "fig15", settings=SETTINGS, resources=FINETUNE_RESOURCES, needs=NEEDS, work=finetune_work)
 def fig15(ctx: Context) -> Result:
     """Fig 15: fine-tuning accuracy, ImageNet half (rows) × CIFAR-10 half (columns), per architecture."""
     s: HalvesSettings = ctx.settings

@@ -25,7 +25,7 @@ import torch
 from repalign.data.synthetic import toy_circle, toy_circle_labels
 from repalign.experiments.imani2022.peaks import mean_se
 from repalign.experiments.imani2022.summary import thresholds_for
-from repalign.experiments.registry import Context, Resources, Tiered, artifact
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact
 from repalign.metrics import alignment_auc, alignment_curve, label_projection_spectrum
 from repalign.results import Result
 
@@ -45,7 +45,11 @@ SETTINGS = Tiered(smoke=ToySettings(n_runs=2), quick=ToySettings(n_runs=10), pap
 RESOURCES = Tiered.same(Resources(runtime_min=2, mem_mb=1000))
 
 
-@artifact(PAPER, "fig4", settings=SETTINGS, resources=RESOURCES)
+def toy_work(s: ToySettings) -> Work:
+    return analysed(models=s.n_runs, examples=s.n_points)
+
+
+@artifact(PAPER, "fig4", settings=SETTINGS, resources=RESOURCES, work=toy_work)
 def fig4(ctx: Context) -> Result:
     """Fig 4: singular values of the toy representation and the alignment of both labelings."""
     s: ToySettings = ctx.settings

@@ -34,8 +34,9 @@ from repalign.experiments.lou2022.training import (
     TrainingSettings,
     alignment_grid,
     load_image_task,
+    training_work,
 )
-from repalign.experiments.registry import Context, Resources, Tiered, artifact
+from repalign.experiments.registry import Context, Resources, Tiered, Work, artifact
 from repalign.models import build
 from repalign.results import Result
 from repalign.train import EpochSampler, OptimConfig, train
@@ -163,7 +164,13 @@ def collinearity_run(task: ImageTask, arch: str, s: CollinearitySettings, seeds:
             "lr": optim.lr, "steps": steps}
 
 
-@artifact(PAPER, "fig6", settings=SETTINGS, resources=RESOURCES)
+def collinearity_work(s: CollinearitySettings) -> Work:
+    """Fig 6: one network per dataset/architecture pair, trained ``epochs``."""
+    terms = [training_work(s, dataset, s.epochs) for dataset, _ in PAIRS]
+    return sum(terms[1:], terms[0])
+
+
+@artifact(PAPER, "fig6", settings=SETTINGS, resources=RESOURCES, work=collinearity_work)
 def fig6(ctx: Context) -> Result:
     """Fig 6: −corr(Ỹ, w_t) against iterations for the eight dataset/architecture pairs."""
     s: CollinearitySettings = ctx.settings

@@ -37,14 +37,16 @@ from torch import nn
 from repalign.experiments.lou2022.ffnn import StackedFFNN
 from repalign.experiments.lou2022.training import (
     MEASURE_RESOURCES,
+    TRAIN_SPLIT_SIZE,
     AlignmentRecorder,
     ConfigStore,
     ImageTask,
     TrainingSettings,
     alignment_grid,
     load_image_task,
+    measure_work,
 )
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+from repalign.experiments.registry import Context, Resources, Tiered, Work, artifact, model, trained
 from repalign.results import Result
 from repalign.train import EpochSampler, OptimConfig, train
 
@@ -215,7 +217,15 @@ def train_frozen(task: ImageTask, width: int, seed: int, s: FrozenSettings, chec
     return out
 
 
-@model(PAPER, "frozen_mnist", settings=SETTINGS, resources=TRAIN_RESOURCES)
+def frozen_work(s: FrozenSettings) -> Work:
+    """Readouts of every noise scale on each width's frozen features, ``epochs`` each; cost grows with width."""
+    widths = tuple(dict.fromkeys((*s.widths, s.alignment_width)))
+    terms = [trained(epochs=s.epochs, examples=s.n_train or TRAIN_SPLIT_SIZE[DATASET], models=s.n_runs,
+                     noise_scales=len(s.noise_scales), width=w) for w in widths]
+    return sum(terms[1:], terms[0])
+
+
+@model(PAPER, "frozen_mnist", settings=SETTINGS, resources=TRAIN_RESOURCES, work=frozen_work)
 def train_frozen_mnist(ctx: Context) -> dict:
     """Frozen 10-layer MNIST networks at every width of the tier, readouts of every noise scale."""
     s: FrozenSettings = ctx.settings
@@ -236,7 +246,7 @@ def _seed_mean(payload: dict, width: int, key: str) -> np.ndarray:
     return np.mean([payload["runs"][f"w{width}_s{seed}"][key] for seed in payload["seeds"]], axis=0)
 
 
-@artifact(PAPER, "fig18", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("frozen_mnist",))
+@artifact(PAPER, "fig18", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("frozen_mnist",), work=measure_work)
 def fig18(ctx: Context) -> Result:
     """Fig 18: A_l during training of width-2048 frozen networks, noise scales 0.01 and 1.0."""
     s: FrozenSettings = ctx.settings
@@ -268,7 +278,7 @@ def fig18(ctx: Context) -> Result:
     return result
 
 
-@artifact(PAPER, "table4", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("frozen_mnist",))
+@artifact(PAPER, "table4", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("frozen_mnist",), work=measure_work)
 def table4(ctx: Context) -> Result:
     """Table 4: best (over epochs) train / test accuracy of frozen networks against width.
 

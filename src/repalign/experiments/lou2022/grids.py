@@ -33,6 +33,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -42,12 +43,13 @@ from torch import nn
 from repalign.experiments.lou2022.ffnn import StackedFFNN
 from repalign.experiments.lou2022.training import (
     MEASURE_RESOURCES,
+    TRAIN_SPLIT_SIZE,
     ConfigStore,
     ImageTask,
     load_image_task,
     lr_key,
 )
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, model, trained
 from repalign.experiments.storage import UpstreamNotRun
 from repalign.metrics import (
     kernel_alignment,
@@ -307,9 +309,19 @@ TRAIN_RESOURCES = Tiered(
     paper=Resources(runtime_min=24 * 60, mem_mb=32000, gpu=1),
 )
 
+def grid_work(s: GridSettings, dataset: str) -> Work:
+    """Every cell trained at most ``max_epochs`` (cells that reach ``target_loss`` stop sooner: an upper bound)."""
+    return trained(epochs=s.max_epochs, examples=s.n_train or TRAIN_SPLIT_SIZE[dataset], cells=len(s.cells()))
+
+
+def cells_work(s: GridSettings, panels: int = 1) -> Work:
+    """A figure of a grid's cells: each cell's stored profile and metrics, measured on the probe."""
+    return analysed(panels=panels, cells=len(s.cells()), examples=s.probe_size)
+
 
 def _register_model(name: str, step: GridStep) -> None:
-    @model(PAPER, name, settings=step.settings, resources=TRAIN_RESOURCES)
+    @model(PAPER, name, settings=step.settings, resources=TRAIN_RESOURCES,
+           work=partial(grid_work, dataset=step.dataset))
     def train_grid(ctx: Context) -> dict:
         s: GridSettings = ctx.settings
         task = load_image_task(ctx, step.dataset, s)
@@ -432,7 +444,7 @@ def _load_panels(ctx: Context, steps: dict[str, str]) -> tuple[dict, dict]:
 
 
 @artifact(PAPER, "fig4", settings=STEPS["grid_ffnn_fashion_mnist"].settings, resources=MEASURE_RESOURCES,
-          needs=tuple(FIG4_PANELS.values()))
+          needs=tuple(FIG4_PANELS.values()), work=partial(cells_work, panels=len(FIG4_PANELS)))
 def fig4(ctx: Context) -> Result:
     """Fig 4: per panel, every cell's metrics and profile, and the correlations over cells."""
     payloads, missing = _load_panels(ctx, FIG4_PANELS)
@@ -457,7 +469,8 @@ def fig4(ctx: Context) -> Result:
 
 def _register_companion(figure: str, step: str, axis: str) -> None:
     """A companion figure: the cells of ``step`` along the lr row (``axis="lr"``) or the batch column."""
-    @artifact(PAPER, figure, settings=STEPS[step].settings, resources=MEASURE_RESOURCES, needs=(step,))
+    @artifact(PAPER, figure, settings=STEPS[step].settings, resources=MEASURE_RESOURCES, needs=(step,),
+              work=cells_work)
     def companion(ctx: Context) -> Result:
         s: GridSettings = ctx.settings
         payload = ctx.load_model(step)

@@ -25,7 +25,9 @@ from repalign.experiments.lou2022.training import (
     TrainingSettings,
     load_image_task,
     lr_key,
+    measure_work,
     train_ffnn,
+    training_work,
 )
 from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
 from repalign.experiments.storage import UpstreamNotRun
@@ -76,7 +78,8 @@ def run_key(depth: int, lr: float) -> str:
 
 
 def _register_model(dataset: str, configs: tuple[tuple[int, float], ...]) -> None:
-    @model(PAPER, f"hier_{dataset}", settings=SETTINGS, resources=TRAIN_RESOURCES)
+    @model(PAPER, f"hier_{dataset}", settings=SETTINGS, resources=TRAIN_RESOURCES,
+           work=lambda s: training_work(s, dataset, s.epochs, networks=len(RUNS[dataset])))
     def train_hierarchy(ctx: Context) -> dict:
         s: HierarchySettings = ctx.settings
         task = load_image_task(ctx, dataset, s)
@@ -133,7 +136,7 @@ def _register_figure(figure: str, panels: tuple) -> None:
     datasets = tuple(dict.fromkeys(p[0] for p in panels))
 
     @artifact(PAPER, figure, settings=SETTINGS, resources=MEASURE_RESOURCES,
-              needs=tuple(f"hier_{d}" for d in datasets))
+              needs=tuple(f"hier_{d}" for d in datasets), work=lambda s: measure_work(s, networks=len(panels)))
     def hierarchy_figure(ctx: Context) -> Result:
         payloads, missing = {}, {}
         for d in datasets:

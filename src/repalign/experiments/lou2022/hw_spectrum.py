@@ -53,6 +53,7 @@ from repalign.experiments.lou2022.training import (
     TrainingSettings,
     alignment_grid,
     load_image_task,
+    training_work,
 )
 from repalign.experiments.registry import Context, Resources, Tiered, artifact
 from repalign.metrics import layer_tangent_alignment
@@ -126,7 +127,8 @@ def hw_eigen(member: torch.nn.Module, task: ImageTask, s: HessianSettings) -> tu
     return values, layer_energy(vectors, flat.sizes).mean(axis=0)
 
 
-@artifact(PAPER, "fig5", settings=SETTINGS, resources=RESOURCES)
+@artifact(PAPER, "fig5", settings=SETTINGS, resources=RESOURCES,
+          work=lambda s: training_work(s, DATASET, s.epochs))
 def fig5(ctx: Context) -> Result:
     """Fig 5: update/Hessian-direction correlation (a) and top-eigenvector energy per layer (b)."""
     s: HessianSettings = ctx.settings

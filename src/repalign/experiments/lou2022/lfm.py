@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -56,7 +57,9 @@ from repalign.experiments.lou2022.training import (
     ImageTask,
     TrainingSettings,
     load_image_task,
+    measure_work,
     train_ffnn,
+    training_work,
 )
 from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
 from repalign.metrics import layer_tangent_alignment
@@ -232,8 +235,16 @@ def train_lfm(task: ImageTask, width: int, s: LFMSettings, seed: int, desc: str)
             "val_loss": [st["val_loss"] for st in stages], "n_train": int(train_idx.numel()), "n_val": n_val}
 
 
+def lfm_work(s: LFMSettings, dataset: str, lfm_widths: tuple[int, ...]) -> Work:
+    """Layer-wise training, at most ``max_layer_epochs`` per layer and LFM width (early stopping may end it
+    sooner: an upper bound), then the end-to-end network, ``e2e_epochs``."""
+    return (training_work(s, dataset, s.max_layer_epochs, networks=len(lfm_widths), layers=s.depth)
+            + training_work(s, dataset, s.e2e_epochs))
+
+
 def _register_model(dataset: str, lfm_widths: tuple[int, ...], e2e_width: int) -> None:
-    @model(PAPER, f"lfm_{dataset}", settings=SETTINGS, resources=TRAIN_RESOURCES)
+    @model(PAPER, f"lfm_{dataset}", settings=SETTINGS, resources=TRAIN_RESOURCES,
+           work=partial(lfm_work, dataset=dataset, lfm_widths=lfm_widths))
     def train_lfm_models(ctx: Context) -> dict:
         s: LFMSettings = ctx.settings
         task = load_image_task(ctx, dataset, s)
@@ -265,7 +276,8 @@ def _alignment_summary(final: np.ndarray, key: str, result: Result) -> None:
 
 
 def _register_figure(figure: str, dataset: str) -> None:
-    @artifact(PAPER, figure, settings=SETTINGS, resources=MEASURE_RESOURCES, needs=(f"lfm_{dataset}",))
+    @artifact(PAPER, figure, settings=SETTINGS, resources=MEASURE_RESOURCES, needs=(f"lfm_{dataset}",),
+              work=measure_work)
     def lfm_figure(ctx: Context) -> Result:
         s: LFMSettings = ctx.settings
         payload = ctx.load_model(f"lfm_{dataset}")

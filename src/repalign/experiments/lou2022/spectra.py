@@ -24,7 +24,15 @@ import torch
 import torch.nn.functional as F
 
 from repalign.experiments.lou2022.collinearity import as_images
-from repalign.experiments.lou2022.training import MEASURE_RESOURCES, ConfigStore, ImageTask, TrainingSettings, load_image_task
+from repalign.experiments.lou2022.training import (
+    MEASURE_RESOURCES,
+    ConfigStore,
+    ImageTask,
+    TrainingSettings,
+    load_image_task,
+    measure_work,
+    training_work,
+)
 from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
 from repalign.metrics import center_gram, layer_tangent_kernels
 from repalign.models import build
@@ -117,7 +125,8 @@ def train_vgg19(task: ImageTask, lr: float, share: float, seed: int, s: SpectraS
     return out
 
 
-@model(PAPER, "vgg19_labels", settings=SETTINGS, resources=TRAIN_RESOURCES)
+@model(PAPER, "vgg19_labels", settings=SETTINGS, resources=TRAIN_RESOURCES,
+       work=lambda s: training_work(s, "cifar10", s.epochs, networks=len(RUNS)))
 def train_vgg19_labels(ctx: Context) -> dict:
     """VGG19 on CIFAR-10 without and with 20% random labels (Fig 19), spectra measured after training."""
     s: SpectraSettings = ctx.settings
@@ -133,7 +142,8 @@ def train_vgg19_labels(ctx: Context) -> dict:
     return {"seeds": list(ctx.seeds), "runs": runs, "notes": task.notes}
 
 
-@artifact(PAPER, "fig19", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("vgg19_labels",))
+@artifact(PAPER, "fig19", settings=SETTINGS, resources=MEASURE_RESOURCES, needs=("vgg19_labels",),
+          work=lambda s: measure_work(s, networks=len(RUNS)))
 def fig19(ctx: Context) -> Result:
     """Fig 19: top-200 normalised eigenvalues of C Ψ_lᵀ Ψ_l C per layer, and the stable rank."""
     s: SpectraSettings = ctx.settings

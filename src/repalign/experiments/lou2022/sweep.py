@@ -21,6 +21,7 @@ the input, and a slope far above 3/5: the law needs the later part of training.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -29,10 +30,12 @@ from repalign.experiments.lou2022.training import (
     ConfigStore,
     TrainingSettings,
     load_image_task,
+    measure_work,
     n_epochs,
     train_ffnn,
+    training_work,
 )
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+from repalign.experiments.registry import Context, Resources, Tiered, Work, artifact, model
 from repalign.metrics import loglog_fit
 from repalign.results import Result
 
@@ -98,10 +101,18 @@ class Variant:
 FIG8_VARIANTS = {"lr_quarter": Variant("_lr_quarter", lr_scale=0.25), "bs512": Variant("_bs512", batch_size=512)}
 
 
+def sweep_work(s: SweepSettings, dataset: str, schedule: Schedule) -> Work:
+    """Every depth of the sweep, its tier's share of the table's epochs; cost per example grows with depth."""
+    terms = [training_work(s, dataset, n_epochs(e, s.epoch_fraction, s.min_epochs), layers=d)
+             for d, e in zip(DEPTHS, schedule.epochs)]
+    return sum(terms[1:], terms[0])
+
+
 def _register_sweep(dataset: str, schedule: Schedule, variant: Variant = Variant()) -> None:
     name = f"sweep_{dataset}{variant.suffix}"
 
-    @model(PAPER, name, settings=SETTINGS, resources=TRAIN_RESOURCES)
+    @model(PAPER, name, settings=SETTINGS, resources=TRAIN_RESOURCES,
+           work=partial(sweep_work, dataset=dataset, schedule=schedule))
     def train_sweep(ctx: Context) -> dict:
         s: SweepSettings = replace(ctx.settings, batch_size=variant.batch_size or ctx.settings.batch_size)
         task = load_image_task(ctx, dataset, s)
@@ -181,7 +192,7 @@ FIT_NOTE = ("fitted_slope: least squares of log(argmax layer) on log(depth), one
 
 
 @artifact(PAPER, "fig3", settings=SETTINGS, resources=MEASURE_RESOURCES,
-          needs=tuple(f"sweep_{d}" for d in SCHEDULES))
+          needs=tuple(f"sweep_{d}" for d in SCHEDULES), work=lambda s: measure_work(s, len(SCHEDULES), len(DEPTHS)))
 def fig3(ctx: Context) -> Result:
     """Fig 3: argmax layer against depth on MNIST, Fashion-MNIST and CIFAR-10, with both fits."""
     result = Result()
@@ -193,7 +204,8 @@ def fig3(ctx: Context) -> Result:
 
 
 @artifact(PAPER, "fig8", settings=SETTINGS, resources=MEASURE_RESOURCES,
-          needs=("sweep_fashion_mnist",) + tuple(f"sweep_fashion_mnist{v.suffix}" for v in FIG8_VARIANTS.values()))
+          needs=("sweep_fashion_mnist",) + tuple(f"sweep_fashion_mnist{v.suffix}" for v in FIG8_VARIANTS.values()),
+          work=lambda s: measure_work(s, 1 + len(FIG8_VARIANTS), len(DEPTHS)))
 def fig8(ctx: Context) -> Result:
     """Fig 8: Fashion-MNIST sweep as in Fig 3b (base), with lr / 4 (lr_quarter) and with batch 512 (bs512)."""
     result = Result()
@@ -206,7 +218,8 @@ def fig8(ctx: Context) -> Result:
 
 
 def _register_table(table: str, dataset: str) -> None:
-    @artifact(PAPER, table, settings=SETTINGS, resources=MEASURE_RESOURCES, needs=(f"sweep_{dataset}",))
+    @artifact(PAPER, table, settings=SETTINGS, resources=MEASURE_RESOURCES, needs=(f"sweep_{dataset}",),
+              work=lambda s: measure_work(s, networks=len(DEPTHS)))
     def depth_table(ctx: Context) -> Result:
         payload = ctx.load_model(f"sweep_{dataset}")
         result = Result(notes=list(payload["notes"]))

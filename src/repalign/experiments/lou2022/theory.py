@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from repalign.experiments.registry import Context, Resources, Tiered, artifact
+from repalign.experiments.registry import Context, Resources, Tiered, analysed, artifact
 from repalign.metrics import equilibrium_profile, equilibrium_slope, loglog_fit, relu_correlation_map
 from repalign.results import Result
 
@@ -55,7 +55,8 @@ def log_points(low: float, high: float, n: int) -> np.ndarray:
     return np.unique(np.geomspace(low, high, n).round().astype(np.int64))
 
 
-@artifact(PAPER, "theory", settings=SETTINGS, resources=RESOURCES)
+@artifact(PAPER, "theory", settings=SETTINGS, resources=RESOURCES,
+          work=lambda s: analysed(depths=s.max_depth, grid=s.n_grid))
 def theory(ctx: Context) -> Result:
     """l* against L with the L^(3/5) law, and the forward/backward information-loss rates."""
     s: TheorySettings = ctx.settings

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from repalign.data import class_subset, load_dataset, to_float
 from repalign.experiments.lou2022.ffnn import StackedFFNN
-from repalign.experiments.registry import Context, Resources, Tiered
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, trained
 from repalign.experiments.storage import save_model_file
 from repalign.metrics import layer_tangent_alignment
 from repalign.train import EpochSampler, OptimConfig, train
@@ -67,6 +67,23 @@ class TrainingSettings:
     def __post_init__(self):
         if self.epoch_rule not in EPOCH_RULES:
             raise ValueError(f"epoch_rule {self.epoch_rule!r} is not one of {EPOCH_RULES} (see training.EPOCH_RULES)")
+
+TRAIN_SPLIT_SIZE = {**PAPER_TRAIN_SIZE, "cifar100": 50_000}  # whole train splits, for declared work
+
+
+def training_work(s: TrainingSettings, dataset: str, epochs: float, networks: int = 1,
+                  layers: int | None = None) -> Work:
+    """Declared work of ``networks`` configurations trained ``epochs`` on ``dataset`` under ``s``
+    (``n_train`` None: the whole split, ``TRAIN_SPLIT_SIZE``), ``n_runs`` seeds stacked; ``layers``
+    counts depth where the configurations differ in it."""
+    examples = epoch_size(dataset, s.n_train or TRAIN_SPLIT_SIZE[dataset], s.epoch_rule)
+    factors = dict(epochs=epochs, examples=examples, models=s.n_runs, networks=networks)
+    return trained(**factors, **({} if layers is None else {"layers": layers}))
+
+
+def measure_work(s: TrainingSettings, datasets: int = 1, networks: int = 1) -> Work:
+    """A figure that loads trained networks and measures them on their alignment probe."""
+    return analysed(datasets=datasets, networks=networks, models=s.n_runs, examples=s.probe_size)
 
 
 def epoch_size(dataset: str, n_present: int, rule: str) -> int:

@@ -25,9 +25,10 @@ import torch
 from torch import nn
 
 from repalign.experiments.maennel2020 import tau as taus
-from repalign.experiments.maennel2020.protocol import (AccuracyCurve, disjoint_splits, eigenbasis, fit, layer_norms,
-                                                       load_cifar, make_model, random_labels, to_unit_range, transfer)
-from repalign.experiments.registry import Context, Resources, Tiered, artifact
+from repalign.experiments.maennel2020.protocol import (BATCH_SIZE, AccuracyCurve, disjoint_splits, eigenbasis, fit,
+                                                       layer_norms, load_cifar, make_model, random_labels,
+                                                       to_unit_range, transfer)
+from repalign.experiments.registry import Context, Resources, Tiered, Work, artifact, trained
 from repalign.metrics import covariance_filters, patch_covariance
 from repalign.results import Result
 
@@ -121,6 +122,14 @@ def pretrained_net(ctx: Context, s: DataInitSettings, train_x: torch.Tensor, see
     return net, norms
 
 
+def table_work(s: DataInitSettings) -> Work:
+    """Per run: one net per layer set fitted ``late`` iterations (plus Table 7's random-label pretraining)."""
+    work = trained(steps=s.late, batch=BATCH_SIZE, models=s.n_runs, networks=len(LAYER_SETS))
+    if s.variant == "pretrained":
+        work = work + trained(steps=s.pretrain_steps, batch=BATCH_SIZE, models=s.n_runs)
+    return work
+
+
 def run_table(ctx: Context) -> Result:
     s: DataInitSettings = ctx.settings
     train_split, test_split = load_cifar(ctx, "train"), load_cifar(ctx, "test")
@@ -153,4 +162,4 @@ def run_table(ctx: Context) -> Result:
 
 for _table, _variant in {"table1": "f1", "table2": "f2", "table3": "f3", "table4": "sample", "table5": "smallest",
                          "table6": "middle", "table7": "pretrained"}.items():
-    artifact(PAPER, _table, settings=_tiers(_variant), resources=RESOURCES)(run_table)
+    artifact(PAPER, _table, settings=_tiers(_variant), resources=RESOURCES, work=table_work)(run_table)

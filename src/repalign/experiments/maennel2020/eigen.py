@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from repalign.experiments.maennel2020.protocol import eigenbasis, load_cifar, to_unit_range, weight_covariance
-from repalign.experiments.registry import Context, Resources, Tiered, artifact
+from repalign.experiments.registry import Context, Resources, Tiered, analysed, artifact
 from repalign.metrics import patch_covariance
 from repalign.results import Result
 
@@ -59,7 +59,8 @@ def weight_groups(filters: torch.Tensor, group: int) -> list[torch.Tensor]:
     return [filters[:group].reshape(-1, filters.shape[-1]), filters[group:2 * group].reshape(-1, filters.shape[-1])]
 
 
-@artifact(PAPER, "appd1", settings=APPD1, resources=LIGHT, needs=("wrn_filters",))
+@artifact(PAPER, "appd1", settings=APPD1, resources=LIGHT, needs=("wrn_filters",),
+          work=lambda s: analysed(images=2 * s.n_per_half, patch_pixels=s.patch ** 2))
 def appd1(ctx: Context) -> Result:
     s: AppD1Settings = ctx.settings
     groups = weight_groups(ctx.load_model("wrn_filters")["filters"], s.weight_group)
@@ -124,7 +125,8 @@ def leading_angles(lam: float, n: int, repetitions: int, generator: torch.Genera
     return np.array(angles)
 
 
-@artifact(PAPER, "fig19", settings=FIG19, resources=Tiered.same(Resources(runtime_min=2)))
+@artifact(PAPER, "fig19", settings=FIG19, resources=Tiered.same(Resources(runtime_min=2)),
+          work=lambda s: analysed(repetitions=s.repetitions, samples=sum(s.sizes)))
 def fig19(ctx: Context) -> Result:
     s: Fig19Settings = ctx.settings
     g = torch.Generator().manual_seed(s.seed)

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from repalign.experiments.maennel2020.protocol import (NO_RESCALE, AccuracyCurve, disjoint_splits, eval_steps, fit,
-                                                       filter_matrix, layer_norms, load_cifar, make_model,
-                                                       random_labels, transfer, weight_covariance)
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+from repalign.experiments.maennel2020.protocol import (BATCH_SIZE, NO_RESCALE, AccuracyCurve, disjoint_splits,
+                                                       eval_steps, fit, filter_matrix, layer_norms, load_cifar,
+                                                       make_model, random_labels, transfer, weight_covariance)
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, model, trained
 from repalign.metrics import covariance_filters
 from repalign.results import Result
 
@@ -125,6 +125,20 @@ def averaged(ctx: Context, setup: Setup, s: TransferSettings, labels_set=LABELS)
             "curves": {k: np.mean([r["curves"][k] for r in runs], axis=0) for k in runs[0]["curves"]}}
 
 
+def transfer_work(s: TransferSettings) -> Work:
+    """Per set-up and run: the upstream fit, then every label set and variant fitted downstream
+    (minibatches of ``BATCH_SIZE``)."""
+    terms = [trained(steps=setup.steps_up, batch=BATCH_SIZE, models=s.n_runs) for setup in s.setups.values()]
+    terms.append(trained(steps=s.steps_down, batch=BATCH_SIZE, models=s.n_runs, setups=len(s.setups),
+                         labelings=len(LABELS), variants=len(s.variants)))
+    return sum(terms[1:], terms[0])
+
+
+def curves_work(s: TransferSettings) -> Work:
+    """Figs 6, 9: the stored curves of every set-up, label set and variant."""
+    return analysed(setups=len(s.setups), labelings=len(LABELS), variants=len(s.variants), points=s.n_points)
+
+
 RESOURCES = Tiered(smoke=Resources(runtime_min=3), quick=Resources(runtime_min=30, gpu=1, mem_mb=16000),
                    paper=Resources(runtime_min=600, gpu=1, mem_mb=16000))
 SMOKE = dict(n_down=32, steps_down=2, n_test=32, n_points=2)
@@ -144,7 +158,7 @@ FIG5 = Tiered(
     paper=TransferSettings({"fig5": FIG5_SETUP}, n_down=10000, steps_down=10000, variants=FIG5_VARIANTS, n_runs=12))
 
 
-@artifact(PAPER, "fig5", settings=FIG5, resources=RESOURCES)
+@artifact(PAPER, "fig5", settings=FIG5, resources=RESOURCES, work=transfer_work)
 def fig5(ctx: Context) -> Result:
     s: TransferSettings = ctx.settings
     out = averaged(ctx, s.setups["fig5"], s)
@@ -172,7 +186,7 @@ FIG8 = Tiered(
                            n_runs=3))
 
 
-@artifact(PAPER, "fig8", settings=FIG8, resources=RESOURCES)
+@artifact(PAPER, "fig8", settings=FIG8, resources=RESOURCES, work=transfer_work)
 def fig8(ctx: Context) -> Result:
     s: TransferSettings = ctx.settings
     result = Result(notes=["downstream set size and steps are not given in App. A.12: n_down, steps_down are ours"])
@@ -204,7 +218,7 @@ FIG1 = Tiered(
                            variants=("pretrained", "scratch"), n_test=10000, n_runs=12))
 
 
-@artifact(PAPER, "fig1", settings=FIG1, resources=RESOURCES)
+@artifact(PAPER, "fig1", settings=FIG1, resources=RESOURCES, work=transfer_work)
 def fig1(ctx: Context) -> Result:
     s: TransferSettings = ctx.settings
     result = Result(notes=["downstream steps are not given in App. A.5 (ours: quick 1,000; paper 120 epochs of 25k)"])
@@ -238,7 +252,7 @@ LAYERS = Tiered(
     paper=TransferSettings(_fig6(1.0, 64), n_down=25000, steps_down=7800, variants=LAYER_VARIANTS, n_runs=3))
 
 
-@model(PAPER, "layer_transfer", settings=LAYERS, resources=RESOURCES)
+@model(PAPER, "layer_transfer", settings=LAYERS, resources=RESOURCES, work=transfer_work)
 def layer_transfer(ctx: Context) -> dict:
     """Figs 6 and 9: all layers, the first layer, or none transferred, per architecture."""
     s: TransferSettings = ctx.settings
@@ -257,11 +271,13 @@ def _layers_result(ctx: Context, labels_set) -> Result:
     return result
 
 
-@artifact(PAPER, "fig6", settings=LAYERS, resources=Tiered.same(Resources(runtime_min=2)), needs=("layer_transfer",))
+@artifact(PAPER, "fig6", settings=LAYERS, resources=Tiered.same(Resources(runtime_min=2)), needs=("layer_transfer",),
+          work=curves_work)
 def fig6(ctx: Context) -> Result:
     return _layers_result(ctx, ("random_labels",))
 
 
-@artifact(PAPER, "fig9", settings=LAYERS, resources=Tiered.same(Resources(runtime_min=2)), needs=("layer_transfer",))
+@artifact(PAPER, "fig9", settings=LAYERS, resources=Tiered.same(Resources(runtime_min=2)), needs=("layer_transfer",),
+          work=curves_work)
 def fig9(ctx: Context) -> Result:
     return _layers_result(ctx, LABELS)

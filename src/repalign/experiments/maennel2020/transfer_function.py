@@ -25,7 +25,7 @@ from torch import nn
 
 from repalign.experiments.maennel2020.protocol import (disjoint_splits, filter_matrix, fit, load_cifar, make_model,
                                                        random_labels, to_unit_range, weight_covariance)
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact, model, trained
 from repalign.metrics import misalignment, patch_covariance, transfer_function
 from repalign.models.init import he_normal_
 from repalign.results import Result
@@ -107,6 +107,17 @@ def gaussian_f_sigma(setting: GaussianSetting, steps: int, lr: float, seed: int,
     return tau.numpy()[::-1].copy()  # ascending σ, like ``var``
 
 
+def gaussian_work(s: GaussianSettings, names) -> Work:
+    """Full-batch GD, ``steps`` over each named setting's inputs, ``n_runs`` runs each."""
+    terms = [trained(steps=s.steps, examples=s.settings[n].n_inputs, models=s.n_runs) for n in names]
+    return sum(terms[1:], terms[0])
+
+
+def cnn_panel_work(s: CnnSettings) -> Work:
+    """Fig 4: the Gaussian panel's GD runs where the tier has it (the CNN's filters are only measured)."""
+    return trained(panels=0) if s.gaussian is None else gaussian_work(s.gaussian, ("synthetic_fc256",))
+
+
 def run_gaussian(ctx: Context, s: GaussianSettings, names) -> Result:
     result = Result()
     seeds = [ctx.seeds[0] + i for i in range(s.n_runs)]
@@ -124,7 +135,8 @@ RESOURCES = Tiered(smoke=Resources(runtime_min=2), quick=Resources(runtime_min=2
                    paper=Resources(runtime_min=60, gpu=1, mem_mb=8000))
 
 
-@artifact(PAPER, "fig20", settings=GAUSSIAN, resources=RESOURCES)
+@artifact(PAPER, "fig20", settings=GAUSSIAN, resources=RESOURCES,
+          work=lambda s: gaussian_work(s, ("e1_left", "e1_middle", "e1_right")))
 def fig20(ctx: Context) -> Result:
     return run_gaussian(ctx, ctx.settings, ("e1_left", "e1_middle", "e1_right"))
 
@@ -151,7 +163,8 @@ def snapshot_filters(epoch: int, net: nn.Module) -> torch.Tensor:
     return filter_matrix(net.conv1).cpu().clone()
 
 
-@model(PAPER, "cnn_filters", settings=CNN, resources=RESOURCES)
+@model(PAPER, "cnn_filters", settings=CNN, resources=RESOURCES,
+       work=lambda s: trained(epochs=max(s.epochs), examples=s.n_examples, labelings=len(LABELS)))
 def cnn_filters(ctx: Context) -> dict:
     s: CnnSettings = ctx.settings
     split = load_cifar(ctx, "train")
@@ -181,7 +194,8 @@ def random_basis_cov(data_cov: torch.Tensor, seed: int) -> torch.Tensor:
     return q @ torch.diag(evals) @ q.T
 
 
-@artifact(PAPER, "fig2", settings=CNN, resources=Tiered.same(Resources(runtime_min=2)), needs=("cnn_filters",))
+@artifact(PAPER, "fig2", settings=CNN, resources=Tiered.same(Resources(runtime_min=2)), needs=("cnn_filters",),
+          work=lambda s: analysed(labelings=len(LABELS), epochs=len(s.epochs) + 1, filters=s.filters))
 def fig2(ctx: Context) -> Result:
     payload = ctx.load_model("cnn_filters")
     data_cov = payload["data_cov"].double()
@@ -203,7 +217,7 @@ def fig2(ctx: Context) -> Result:
     return result
 
 
-@artifact(PAPER, "fig4", settings=CNN, resources=RESOURCES, needs=("cnn_filters",))
+@artifact(PAPER, "fig4", settings=CNN, resources=RESOURCES, needs=("cnn_filters",), work=cnn_panel_work)
 def fig4(ctx: Context) -> Result:
     if ctx.settings.gaussian is None:  # a reduced run without the left panel
         result = Result(not_run={f"f_sigma.synthetic_fc256.{k}": "the Gaussian panel was left out of this run"

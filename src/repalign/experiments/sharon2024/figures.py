@@ -10,23 +10,29 @@ offline (``DatasetMissing`` in the run step), and so are the figures that read t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
-from repalign.experiments.registry import Context, Resources, Tiered, artifact
+from repalign.experiments.registry import Context, Resources, Tiered, Work, analysed, artifact
 from repalign.experiments.sharon2024.analysis import other_init_metrics, run_metrics, vit_transition_metrics
 from repalign.experiments.sharon2024.drs import DrsSettings, drs_metrics, run_drs
-from repalign.experiments.sharon2024.runs import PAPER
+from repalign.experiments.sharon2024.runs import PAPER, TRAIN_SPLIT_SIZE
+from repalign.experiments.sharon2024.runs import SETTINGS as RUN_SETTINGS
 from repalign.results import Result
 
 
 @dataclass(frozen=True)
 class FigureSettings:
-    drs: DrsSettings  # used by the DRS figures only
+    drs: DrsSettings     # used by the DRS figures only
+    drs_snapshots: int   # weight snapshots of a DRS run: the runs' drs_points at the same tier
 
 
 SETTINGS = Tiered(
-    smoke=FigureSettings(DrsSettings(planes=2, resolution=6, probe_epochs=2, probe_n_train=200, probe_lr=1e-3)),
-    quick=FigureSettings(DrsSettings(planes=20, resolution=20, probe_epochs=3, probe_n_train=5000)),
-    paper=FigureSettings(DrsSettings(planes=500, resolution=50, probe_epochs=10, probe_n_train=None)),
+    smoke=FigureSettings(DrsSettings(planes=2, resolution=6, probe_epochs=2, probe_n_train=200, probe_lr=1e-3),
+                         RUN_SETTINGS.smoke.drs_points),
+    quick=FigureSettings(DrsSettings(planes=20, resolution=20, probe_epochs=3, probe_n_train=5000),
+                         RUN_SETTINGS.quick.drs_points),
+    paper=FigureSettings(DrsSettings(planes=500, resolution=50, probe_epochs=10, probe_n_train=None),
+                         RUN_SETTINGS.paper.drs_points),
 )
 RESOURCES = Tiered(smoke=Resources(runtime_min=5, mem_mb=3000), quick=Resources(runtime_min=20, mem_mb=16000, gpu=1),
                    paper=Resources(runtime_min=60 * 24, mem_mb=64000, gpu=1))
@@ -80,8 +86,20 @@ def figure_result(ctx: Context, figure: Figure) -> Result:
     return result
 
 
+def figure_work(s: FigureSettings, figure: Figure) -> Work:
+    """A figure reads its runs' stored CKA maps (one item per run); a DRS figure also trains a probe per
+    layer on each weight snapshot and evaluates it on every plane point (App. E), counted per snapshot."""
+    work = analysed(runs=len(figure.runs))
+    for _ in figure.drs:
+        work = (work + analysed(snapshots=s.drs_snapshots, probe_epochs=s.drs.probe_epochs,
+                                examples=s.drs.probe_n_train or TRAIN_SPLIT_SIZE["cifar10"])
+                + analysed(snapshots=s.drs_snapshots, planes=s.drs.planes, points=s.drs.resolution ** 2))
+    return work
+
+
 def _register(name: str, figure: Figure) -> None:
-    @artifact(PAPER, name, settings=SETTINGS, resources=RESOURCES, needs=tuple(f"run_{p}" for p in figure.runs))
+    @artifact(PAPER, name, settings=SETTINGS, resources=RESOURCES, needs=tuple(f"run_{p}" for p in figure.runs),
+              work=partial(figure_work, figure=figure))
     def make(ctx: Context) -> Result:
         return figure_result(ctx, figure)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ import torch
 from repalign.data import load_dataset
 from repalign.data.labels import relabel
 from repalign.data.splits import class_subset
-from repalign.experiments.registry import Context, Resources, Tiered, model
+from repalign.experiments.registry import Context, Resources, Tiered, Work, model, trained
 from repalign.experiments.sharon2024.analysis import nearest
 from repalign.experiments.sharon2024.architectures import VitShape, make_network, measured_layers, model_layer
 from repalign.experiments.sharon2024.cka_store import batch_triangle, unit
@@ -249,8 +250,18 @@ def train_run(ctx: Context, prefix: str, spec: RunSpec) -> dict:
     return payload
 
 
+TRAIN_SPLIT_SIZE = {"cifar10": 50_000, "tiny_imagenet": 100_000}  # whole train splits, for declared work
+
+
+def run_work(s: RunSettings, spec: RunSpec) -> Work:
+    """``epochs`` over the run's train subset; a ResNet's cost per example grows as its width k squared."""
+    width = run_width(spec, s)
+    return trained(epochs=s.epochs, examples=s.n_train or TRAIN_SPLIT_SIZE[spec.dataset], models=s.n_runs,
+                   **({} if width is None else {"width_squared": width ** 2}))
+
+
 def _register(prefix: str, spec: RunSpec) -> None:
-    @model(PAPER, f"run_{prefix}", settings=SETTINGS, resources=RESOURCES)
+    @model(PAPER, f"run_{prefix}", settings=SETTINGS, resources=RESOURCES, work=partial(run_work, spec=spec))
     def run_step(ctx: Context) -> dict:
         return train_run(ctx, prefix, spec)
 
