@@ -28,8 +28,8 @@ from torch import nn
 
 from repalign.experiments.maennel2020.protocol import eval_steps, load_cifar, make_model, to_unit_range
 from repalign.experiments.maennel2020.transfer import (LABELS, RESOURCES, Setup, TransferSettings, _fig1,
-                                                       _setup_smoke, transfer_run)
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+                                                       _setup_smoke, transfer_run, transfer_work)
+from repalign.experiments.registry import Context, Resources, Tiered, analysed, artifact, model
 from repalign.metrics import activation_fractions
 from repalign.models import layer_names, measure
 from repalign.results import Result
@@ -123,7 +123,7 @@ VGG = Tiered(
     paper=ActivationSettings(_fig1(20000, 9360, 6240, 64), n_down=25000, steps_down=19400, n_test=1000, **VGG_KW))
 
 
-@model(PAPER, "vgg_activations", settings=VGG, resources=RESOURCES)
+@model(PAPER, "vgg_activations", settings=VGG, resources=RESOURCES, work=transfer_work)
 def vgg_activations(ctx: Context) -> dict:
     """Held-out activation histograms of every VGG16 conv layer at the four stages, per set-up (seeds pooled)."""
     s: ActivationSettings = ctx.settings
@@ -182,7 +182,8 @@ def _vgg_result(ctx: Context, names, stages, per_layer: bool) -> Result:
     return result
 
 
-NEEDS_VGG = dict(settings=VGG, resources=Tiered.same(Resources(runtime_min=2)), needs=("vgg_activations",))
+NEEDS_VGG = dict(settings=VGG, resources=Tiered.same(Resources(runtime_min=2)), needs=("vgg_activations",),
+                 work=lambda s: analysed(setups=len(SETUP_NAMES), stages=len(STAGES), images=s.n_held_out))
 
 
 @artifact(PAPER, "fig7", **NEEDS_VGG)
@@ -227,7 +228,7 @@ def switch_summary(up: dict[int, dict], down: dict[int, dict], layer: str) -> di
             "after_switch": down[d[1]][layer], "end": down[d[-1]][layer]}
 
 
-@artifact(PAPER, "fig24", settings=FIG24, resources=RESOURCES)
+@artifact(PAPER, "fig24", settings=FIG24, resources=RESOURCES, work=transfer_work)
 def fig24(ctx: Context) -> Result:
     s: ActivationSettings = ctx.settings
     result = Result(notes=[

@@ -30,7 +30,7 @@ from repalign.experiments.maennel2020 import approximations
 from repalign.experiments.maennel2020.protocol import (BATCH_SIZE, disjoint_splits, filter_matrix, fit_tensors,
                                                        load_cifar, make_model, random_labels, to_unit_range)
 from repalign.experiments.maennel2020.transfer_function import f_sigma_rel_dev, record_f_sigma
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+from repalign.experiments.registry import Context, Resources, Tiered, analysed, artifact, model, trained
 from repalign.metrics import patch_covariance, transfer_function
 from repalign.results import Result
 
@@ -69,7 +69,8 @@ def setting_images(name: str, crops: torch.Tensor) -> torch.Tensor:
 
 @model(PAPER, "approximation_filters", settings=APPROXIMATIONS,
        resources=Tiered(smoke=Resources(runtime_min=3), quick=Resources(runtime_min=30, gpu=1, mem_mb=16000),
-                        paper=Resources(runtime_min=120, gpu=1, mem_mb=16000)))
+                        paper=Resources(runtime_min=120, gpu=1, mem_mb=16000)),
+       work=lambda s: trained(epochs=s.epochs, examples=s.n_examples, models=len(SETTINGS)))
 def approximation_filters(ctx: Context) -> dict:
     s: ApproximationSettings = ctx.settings
     seed = ctx.seeds[0]
@@ -114,14 +115,16 @@ def f_sigma_result(ctx: Context, names: tuple[str, ...]) -> Result:
     return result
 
 
-@artifact(PAPER, "fig21", settings=APPROXIMATIONS, resources=Tiered.same(Resources(runtime_min=2)),
-          needs=("approximation_filters",))
+CURVES = dict(settings=APPROXIMATIONS, resources=Tiered.same(Resources(runtime_min=2)),
+              needs=("approximation_filters",), work=lambda s: analysed(settings=len(SETTINGS), filters=s.filters))
+
+
+@artifact(PAPER, "fig21", **CURVES)
 def fig21(ctx: Context) -> Result:
     return f_sigma_result(ctx, ("gaussian", "per_position_gaussian", "patch_shuffled", "gaussian_resampled"))
 
 
-@artifact(PAPER, "fig22", settings=APPROXIMATIONS, resources=Tiered.same(Resources(runtime_min=2)),
-          needs=("approximation_filters",))
+@artifact(PAPER, "fig22", **CURVES)
 def fig22(ctx: Context) -> Result:
     return f_sigma_result(ctx, ("gaussian", "real_stride3", "real_stride2", "real_stride1", "patch_shuffled",
                                 "gaussian_resampled"))

@@ -28,7 +28,7 @@ import torch
 from repalign.experiments.maennel2020.protocol import (NORMALIZATION, disjoint_splits, eigenbasis, filter_matrix, fit,
                                                        load_cifar, make_model, random_labels, to_unit_range,
                                                        weight_covariance)
-from repalign.experiments.registry import Context, Resources, Tiered, artifact, model
+from repalign.experiments.registry import Context, Resources, Tiered, analysed, artifact, model, trained
 from repalign.metrics import patch_covariance
 from repalign.results import Result
 from repalign.train import ModelStack, evaluate_images
@@ -64,7 +64,8 @@ def run_filters(stack: ModelStack) -> torch.Tensor:
     return torch.stack([filter_matrix(stack.member(s).conv1).cpu().clone() for s in range(stack.n_models)])
 
 
-@model(PAPER, "wrn_filters", settings=WRN, resources=WRN_RESOURCES)
+@model(PAPER, "wrn_filters", settings=WRN, resources=WRN_RESOURCES,
+       work=lambda s: trained(epochs=s.epochs, examples=s.n_examples, models=s.n_runs, width_squared=s.width ** 2))
 def wrn_filters(ctx: Context) -> dict:
     s: WrnSettings = ctx.settings
     split = load_cifar(ctx, "train")
@@ -116,7 +117,8 @@ def filter_alignment(filters: torch.Tensor, data_cov: torch.Tensor, suffix: str,
     return {"tau_sq": tau_sq, "sigma_sq": sigma_sq, "v_w": v_w, "v_x": v_x, "overlaps": overlaps}
 
 
-@artifact(PAPER, "fig3", settings=WRN, resources=Tiered.same(Resources(runtime_min=2)), needs=("wrn_filters",))
+@artifact(PAPER, "fig3", settings=WRN, resources=Tiered.same(Resources(runtime_min=2)), needs=("wrn_filters",),
+          work=lambda s: analysed(models=s.n_runs, filters=s.stem_width))
 def fig3(ctx: Context) -> Result:
     payload = ctx.load_model("wrn_filters")
     filters, data_cov = payload["filters"], payload["data_cov"]
