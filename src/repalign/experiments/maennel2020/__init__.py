@@ -9,8 +9,9 @@ Tolstikhin, Baldock, Bousquet, Gelly, Keysers; NeurIPS 2020).
 - ``data_init``: data-only initialisation of conv layers (Table 1, Tables 2–7, App. E.3).
 - ``transfer``: upstream random-label pretraining then downstream training (Figs 1, 5, 6, 8, 9).
 - ``imagenet``: the App. B.6 ImageNet runs (Figs 16–18), not_run without ImageNet.
+- ``sweeps``: the App. B hyperparameter sweeps with random groups (Figs 12–15; ImageNet not_run offline).
 - ``reduced``: run a step at its quick settings with stated overrides (CPU reductions).
 """
 
 from repalign.experiments.maennel2020 import (  # noqa: F401  (registers steps)
-    data_init, eigen, imagenet, tau, transfer, transfer_function)
+    data_init, eigen, imagenet, sweeps, tau, transfer, transfer_function)

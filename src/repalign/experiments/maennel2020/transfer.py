@@ -88,15 +88,19 @@ def downstream_start(variant: str, pretrained: nn.Module, fresh: nn.Module, norm
     raise ValueError(f"unknown transfer variant '{variant}'")
 
 
-def transfer_run(ctx: Context, setup: Setup, s: TransferSettings, seed: int, labels_set=LABELS) -> dict:
-    """AUCs ``{labels: {variant: auc}}``, test accuracies and curves of one seed of ``setup``."""
+def transfer_run(ctx: Context, setup: Setup, s: TransferSettings, seed: int, labels_set=LABELS,
+                 watch=lambda phase: ()) -> dict:
+    """AUCs ``{labels: {variant: auc}}``, test accuracies and curves of one seed of ``setup``.
+
+    ``watch(phase)`` gives extra training callbacks (streamed measurements) for the phase
+    ``"upstream"`` or ``"<labels>.<variant>"``."""
     split, test = load_cifar(ctx, "train"), load_cifar(ctx, "test")
     up, down = (i.to(ctx.device) for i in disjoint_splits(split.n, setup.n_up, s.n_down, seed))
     pick = torch.randperm(test.n, generator=torch.Generator().manual_seed(seed))[:s.n_test].to(ctx.device)
     up_net = make_model(setup.arch, setup.classes_up, seed, setup.init_scale, ctx.device, **setup.options)
     norms = None if setup.arch in NO_RESCALE else layer_norms(up_net)
     fit(up_net, split.x[up], random_labels(setup.n_up, setup.classes_up, seed, ctx.device), setup.steps_up, setup.lr,
-        seed=seed, desc=f"{PAPER}/{ctx.name} upstream")
+        seed=seed, callbacks=watch("upstream"), desc=f"{PAPER}/{ctx.name} upstream")
     out = {"auc": {}, "test": {}, "curves": {}}
     for labels in labels_set:
         y = split.y[down] if labels == "real_labels" else random_labels(s.n_down, 10, seed + 1, ctx.device)
@@ -104,7 +108,8 @@ def transfer_run(ctx: Context, setup: Setup, s: TransferSettings, seed: int, lab
             fresh = make_model(setup.arch, 10, seed + 7, setup.init_scale, ctx.device, **setup.options)
             net = downstream_start(variant, up_net, fresh, norms, seed)
             curve = AccuracyCurve(eval_steps(s.steps_down, s.n_points), split.x[down], y)
-            fit(net, split.x[down], y, s.steps_down, setup.lr, seed=seed + 2, callbacks=[curve],
+            fit(net, split.x[down], y, s.steps_down, setup.lr, seed=seed + 2,
+                callbacks=[curve, *watch(f"{labels}.{variant}")],
                 desc=f"{PAPER}/{ctx.name} {labels} {variant}")
             out["auc"][(labels, variant)] = curve.auc()
             out["curves"][(labels, variant)] = curve.curve()[1]
