@@ -185,3 +185,21 @@ def test_targets_name_metrics_the_sweep_writes():
         assert head in ("n_groups", "frac_groups_faster", "mean_auc_gain", "n_groups_test_improved"), name
         if head != "n_groups":
             assert name.split(".")[-1].removesuffix(sweeps.FIRST_LAYER) in suffixes, name
+
+
+def test_the_test_panel_is_measured_on_test_images_for_every_real_label_run(tiny_cifar, monkeypatch):
+    seen = []
+
+    class Recording(sweeps.AccuracyCurve):
+        def __init__(self, steps, images, labels):
+            super().__init__(steps, images, labels)
+            seen.append(images)
+    monkeypatch.setattr(sweeps, "AccuracyCurve", Recording)
+    s = ARTIFACTS[("maennel2020", "fig12")].settings.smoke
+    ctx = type("Ctx", (), {"seeds": [0], "device": torch.device("cpu"), "name": "fig12"})()
+    aucs = sweeps.group_aucs(ctx, sweeps.sweep_groups(s)[2], s)  # the ResNet18 group
+    test = sweeps.load_cifar(ctx, "test")
+    assert len(seen) == 3  # pretrained, transfer_first, scratch with real labels; none for random labels
+    for images in seen:
+        assert images.shape[0] == s.n_test and all(any(torch.equal(im, t) for t in test.x) for im in images)
+    assert set(aucs) == {(p, v) for p in sweeps.PANELS for v in ("pretrained", "transfer_first", "scratch")}
