@@ -231,6 +231,35 @@ def test_init_scale_scales_he_normal_weights_and_biases_are_zero(name):
     assert abs(z.mean().item()) < 0.05 and abs(z.std().item() - 1.0) < 0.05
 
 
+@pytest.mark.parametrize("name", sorted(n for n, a in ARCHITECTURES.items() if a.he_init))
+def test_orthogonal_init_gives_semi_orthogonal_layers_times_init_scale(name):
+    """maennel2020 App. B.2: W [out, fan_in] has orthonormal rows (or columns) × init_scale."""
+    options, _ = SMALL[name]
+    model = build(name, 4, seed=0, init_algorithm="orthogonal", init_scale=0.7, **options)
+    he = build(name, 4, seed=0, init_scale=0.7, **options)
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    for m in layers:
+        w = m.weight.detach().reshape(m.weight.shape[0], -1).double() / 0.7
+        gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+        torch.testing.assert_close(gram, torch.eye(gram.shape[0], dtype=torch.float64), atol=1e-5, rtol=0)
+        if m.bias is not None:
+            assert not m.bias.any()
+    assert any(not torch.equal(a, b) for a, b in zip(model.parameters(), he.parameters()))  # not He's draw
+
+
+def test_orthogonal_init_is_not_just_qr_of_a_gaussian():
+    """QR without R's diagonal signs is not Haar: its Q has a positive-biased diagonal (a square
+    layer's mean diagonal is ~0 under the Haar measure)."""
+    diag = torch.cat([torch.diagonal(build("simple_cnn", 4, seed=s, init_algorithm="orthogonal", n_conv=2, filters=27,
+                                           units=8).conv1.weight.reshape(27, 27)) for s in range(20)])
+    assert abs(diag.mean().item()) < 0.05
+
+
+def test_unknown_init_algorithm_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown init_algorithm 'xavier'.*orthogonal"):
+        build("vgg16", 10, init_algorithm="xavier", width=4)
+
+
 def test_he_normal_std_at_full_size():
     model = build("simple_cnn", 10, init_scale=2.0, n_conv=1, filters=64, units=256)
     w = model.dense.weight

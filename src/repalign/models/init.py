@@ -7,6 +7,12 @@ kh · kw, or in_features), so init_scale multiplies the standard deviation. The 
 open whether "He normal" is He et al.'s plain Gaussian (used here) or the truncated normal of
 Keras/Flax ``he_normal`` (same variance), and whether init_scale scales the deviation or the
 variance. Normalisation layers keep their identity initialisation (weight 1, bias 0).
+
+maennel2020 App. B.2 also samples ``init_algorithm = "orthogonal"`` (Saxe et al. 2014, its ref.
+[45]): each layer's weight, as the matrix ``[out, fan_in]``, is a (semi-)orthogonal matrix ×
+init_scale (orthonormal rows when out ≤ fan_in, else orthonormal columns), drawn as the Q of a
+Gaussian matrix's QR with the signs of R's diagonal, biases zero. Read as JAX/Flax's
+``orthogonal(scale=init_scale)`` (gain 1, no ReLU factor √2); the paper gives no gain.
 """
 
 from __future__ import annotations
@@ -16,14 +22,13 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["he_normal_"]
+__all__ = ["INIT_ALGORITHMS", "he_normal_", "initialise_", "orthogonal_"]
 
 
 @torch.no_grad()
 def he_normal_(model: nn.Module, init_scale: float, generator: torch.Generator) -> nn.Module:
     """Re-initialise every conv and linear layer of ``model`` in module order from ``generator``."""
-    if not (isinstance(init_scale, (int, float)) and math.isfinite(init_scale) and init_scale > 0):
-        raise ValueError(f"init_scale must be a positive number, got {init_scale!r}")
+    _check_scale(init_scale)
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             fan_in = module.weight[0].numel()  # in_channels/groups · kh · kw, or in_features
@@ -31,3 +36,36 @@ def he_normal_(model: nn.Module, init_scale: float, generator: torch.Generator) 
             if module.bias is not None:
                 module.bias.zero_()
     return model
+
+
+@torch.no_grad()
+def orthogonal_(model: nn.Module, init_scale: float, generator: torch.Generator) -> nn.Module:
+    """Every conv and linear weight of ``model`` (module order) a semi-orthogonal ``[out, fan_in]``
+    matrix × ``init_scale`` drawn from ``generator``; biases zero."""
+    _check_scale(init_scale)
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            rows, cols = module.weight.shape[0], module.weight[0].numel()
+            gauss = torch.randn(max(rows, cols), min(rows, cols), generator=generator, dtype=torch.float64)
+            q, r = torch.linalg.qr(gauss)  # q: orthonormal columns
+            q = q * torch.sign(torch.diagonal(r))  # the Haar measure (QR alone is not uniform)
+            w = q if rows >= cols else q.T
+            module.weight.copy_((init_scale * w).reshape(module.weight.shape))
+            if module.bias is not None:
+                module.bias.zero_()
+    return model
+
+
+INIT_ALGORITHMS = {"he": he_normal_, "orthogonal": orthogonal_}
+
+
+def initialise_(model: nn.Module, algorithm: str, init_scale: float, generator: torch.Generator) -> nn.Module:
+    """``INIT_ALGORITHMS[algorithm]`` (maennel2020 App. A.3, B.2's ``init_algorithm``) on ``model``."""
+    if algorithm not in INIT_ALGORITHMS:
+        raise ValueError(f"unknown init_algorithm '{algorithm}'; choose one of {sorted(INIT_ALGORITHMS)}")
+    return INIT_ALGORITHMS[algorithm](model, init_scale, generator)
+
+
+def _check_scale(init_scale) -> None:
+    if not (isinstance(init_scale, (int, float)) and math.isfinite(init_scale) and init_scale > 0):
+        raise ValueError(f"init_scale must be a positive number, got {init_scale!r}")

@@ -2,7 +2,8 @@
 
 Each architecture is a factory ``f(n_classes, *, option=default, …)`` in its family's module;
 its keyword options are the only ones ``build`` accepts. maennel2020's models also take
-``init_scale`` (He-normal × init_scale, zero biases: ``repalign.models.init``); the others
+``init_scale`` and ``init_algorithm`` (``"he"``: He-normal × init_scale, the default, or
+``"orthogonal"``; zero biases: ``repalign.models.init``); the others
 keep their reference code's initialisation (PyTorch's defaults, torchvision's for the ViT).
 
 Seeding never touches the global RNG: construction runs under ``torch.random.fork_rng``
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from repalign.models.init import he_normal_
+from repalign.models.init import initialise_
 from repalign.models.measure import layer_names
 from repalign.models.preact_resnet import preact_resnet18, resnet18_v2_gn
 from repalign.models.resnet import resnet18, resnet50
@@ -61,6 +62,7 @@ def options_of(name: str) -> dict[str, object]:
                if p.kind is inspect.Parameter.KEYWORD_ONLY}
     if arch.he_init:
         options["init_scale"] = 1.0
+        options["init_algorithm"] = "he"
     return options
 
 
@@ -78,11 +80,12 @@ def build(name: str, n_classes: int, *, seed: int = 0, **options) -> nn.Module:
     if not (isinstance(n_classes, int) and n_classes >= 1):
         raise ValueError(f"{name}: n_classes must be a positive integer, got {n_classes!r}")
     init_scale = options.pop("init_scale", 1.0)
+    init_algorithm = options.pop("init_algorithm", "he")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = arch.factory(n_classes, **options)
     if arch.he_init:
-        he_normal_(model, init_scale, torch.Generator().manual_seed(seed))
+        initialise_(model, init_algorithm, init_scale, torch.Generator().manual_seed(seed))
     layer_names(model)  # every architecture declares its measurement layers
     return model
 

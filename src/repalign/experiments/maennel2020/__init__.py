@@ -14,9 +14,10 @@ Tolstikhin, Baldock, Bousquet, Gelly, Keysers; NeurIPS 2020).
 - ``transfer``: upstream random-label pretraining then downstream training (Figs 1, 5, 6, 8, 9).
 - ``imagenet``: the App. B.6 ImageNet runs (Figs 16–18), not_run without ImageNet.
 - ``activations``: held-out neuron-activation fractions streamed from training (Figs 7, 10, 11, 24).
+- ``sweeps``: the App. B hyperparameter sweeps with random groups (Figs 12–15; ImageNet not_run offline).
 - ``reduced``: run a step at its quick settings with stated overrides (CPU reductions).
 """
 
 from repalign.experiments.maennel2020 import (  # noqa: F401  (registers steps)
-    activations, cifar_approximations, data_init, eigen, filter_alignment, imagenet, tau, transfer,
+    activations, cifar_approximations, data_init, eigen, filter_alignment, imagenet, sweeps, tau, transfer,
     transfer_function)
