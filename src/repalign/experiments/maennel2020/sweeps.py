@@ -23,6 +23,7 @@ The ImageNet runs themselves are not implemented (as for Figs 16–18).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -32,8 +33,8 @@ import torch
 from repalign.data import load_dataset
 from repalign.errors import NonFiniteLoss, RepalignError
 from repalign.experiments.maennel2020.protocol import BATCH_SIZE, AccuracyCurve, eval_steps, load_cifar
-from repalign.experiments.maennel2020.transfer import LABELS, Setup, TransferSettings, transfer_run
-from repalign.experiments.registry import Context, Resources, Tiered, artifact
+from repalign.experiments.maennel2020.transfer import LABELS, Setup, TransferSettings, transfer_run, transfer_work
+from repalign.experiments.registry import Context, Resources, Tiered, Work, artifact
 from repalign.results import Result
 
 PAPER = "maennel2020"
@@ -174,6 +175,12 @@ def transfer_settings(s: SweepSettings) -> TransferSettings:
                             n_test=s.n_test, n_points=s.n_points)
 
 
+def sweep_work(s: SweepSettings) -> Work:
+    """Every group's upstream fit and downstream fits (``transfer_work``), for each of its seeds."""
+    setups = {str(i): group_setup(g, s) for i, g in enumerate(sweep_groups(s))}
+    return transfer_work(dataclasses.replace(transfer_settings(s), setups=setups, n_runs=s.n_runs))
+
+
 def group_aucs(ctx: Context, group: Group, s: SweepSettings) -> dict[tuple[str, str], float]:
     """``{(panel, variant): AUC}`` of ``group``, averaged over ``ctx.seeds``."""
     setup, ts = group_setup(group, s), transfer_settings(s)
@@ -260,5 +267,5 @@ def _tiers(sweep: Sweep, quick_groups: int) -> Tiered:
 
 for _name, _sweep in (("fig12", EXPERIMENTS_A), ("fig13", EXPERIMENTS_B), ("fig14", IMAGENET_A),
                       ("fig15", IMAGENET_B)):
-    artifact(PAPER, _name, settings=_tiers(_sweep, 4),
-             resources=RESOURCES if _sweep.dataset == "cifar10" else OFFLINE)(sweep_result)
+    artifact(PAPER, _name, settings=_tiers(_sweep, 4), resources=RESOURCES if _sweep.dataset == "cifar10" else OFFLINE,
+             work=sweep_work)(sweep_result)
