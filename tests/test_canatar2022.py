@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
+from repalign.targets import read_yaml
 from torch.func import functional_call, jacrev, vmap
 
 from repalign.experiments.canatar2022.ffnn import make_ffnn
@@ -25,7 +25,7 @@ from repalign.runner import run_step
 from repalign.targets import evaluate_target
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["canatar2022"]["artifacts"]
+TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["canatar2022"]["artifacts"]
 
 
 @pytest.mark.parametrize("n, p", [(60, 8), (12, 30)])

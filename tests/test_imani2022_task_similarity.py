@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
+from repalign.targets import read_yaml
 
 from imani2022_standins import write_cifar_pickles
 from repalign.experiments.imani2022 import imagenet_halves as ih
@@ -21,7 +21,7 @@ from repalign.runner import run_step
 from repalign.targets import parse_claim
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["imani2022"]["artifacts"]
+TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["imani2022"]["artifacts"]
 MODELS = [f"imagenet_{half}_{arch}" for arch in ih.ARCHS for half in ("artificial", "natural")]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
+from repalign.targets import read_yaml
 
 from repalign.data.idx import write_idx
 from repalign.experiments.lou2022 import frozen
@@ -19,7 +19,7 @@ from repalign.runner import run_step
 from repalign.targets import evaluate_target
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
+TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
 
 
 def test_blockwise_features_equal_the_materialised_network(monkeypatch):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
+from repalign.targets import read_yaml
 from torch import nn
 
 from repalign.experiments.lou2022 import spectra
@@ -22,7 +22,7 @@ from repalign.runner import run_step
 from repalign.targets import evaluate_target
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
+TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
 
 
 @pytest.mark.parametrize("max_elements", [1, 100, 10**9])  # one example per block, a few, all at once

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
+from repalign.targets import read_yaml
 
 from repalign.data.idx import write_idx
 from repalign.experiments import ARTIFACTS
@@ -24,7 +24,7 @@ from repalign.runner import run_step
 from repalign.targets import evaluate_target
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
+TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
 N_PER_SPLIT = 200
 DOWNLOAD_ONLY = {"fig11": "cifar100"}  # artifacts whose whole dataset is absent from ../shared/data
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
+from repalign.targets import read_yaml
 
 from repalign.experiments import ARTIFACTS, MODELS
 from repalign.experiments.sharon2024.figures import FIGURES
@@ -20,7 +20,7 @@ from repalign.results import read_arrays, read_result
 from repalign.runner import run_step
 from repalign.targets import evaluate_target
 
-TARGETS = yaml.safe_load((Path(__file__).resolve().parents[1] / "paper_targets.yaml").read_text())["sharon2024"]
+TARGETS = read_yaml((Path(__file__).resolve().parents[1] / "paper_targets.yaml").read_text())["sharon2024"]
 TINY = {name for name, fig in FIGURES.items() if any(p.startswith("tiny_") for p in fig.runs)}
 
 
