@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from repalign.targets import read_yaml
 from torch.func import functional_call, jacrev, vmap
 
 from repalign.experiments.canatar2022.ffnn import make_ffnn
@@ -22,7 +21,7 @@ from repalign.metrics import cumulative_power, kernel_alignment, traced_ntk
 from repalign.models import build, layer_names
 from repalign.results import read_result
 from repalign.runner import run_step
-from repalign.targets import evaluate_target
+from repalign.targets import evaluate_target, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["canatar2022"]["artifacts"]

@@ -7,9 +7,8 @@ part the paper states (e.g. Fig 7 with monotone hidden layers but the input abov
 from pathlib import Path
 
 import pytest
-from repalign.targets import read_yaml
 
-from repalign.targets import eval_claim
+from repalign.targets import eval_claim, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = read_yaml((ROOT / "paper_targets.yaml").read_text())["imani2022"]["artifacts"]

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from repalign.targets import read_yaml
 
 from imani2022_standins import write_cifar_pickles
 from repalign.runner import run_step
-from repalign.targets import parse_claim
+from repalign.targets import parse_claim, read_yaml
 
 pytest.importorskip("cv2")
 pytest.importorskip("skimage")

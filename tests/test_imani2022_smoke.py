@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from repalign.targets import read_yaml
 
 from repalign.data import resolve_cache_dir
 from repalign.runner import run_step
-from repalign.targets import parse_claim
+from repalign.targets import parse_claim, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["imani2022"]["artifacts"]

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from repalign.targets import read_yaml
 
 from imani2022_standins import write_cifar_pickles
 from repalign.experiments.imani2022 import imagenet_halves as ih
 from repalign.experiments.imani2022 import task_similarity as ts
 from repalign.experiments.imani2022.yosinski_split import load_split
 from repalign.runner import run_step
-from repalign.targets import parse_claim
+from repalign.targets import parse_claim, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["imani2022"]["artifacts"]

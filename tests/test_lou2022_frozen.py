@@ -9,14 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from repalign.targets import read_yaml
 
 from repalign.data.idx import write_idx
 from repalign.experiments.lou2022 import frozen
 from repalign.experiments.lou2022.ffnn import StackedFFNN
 from repalign.results import read_arrays, read_result
 from repalign.runner import run_step
-from repalign.targets import evaluate_target
+from repalign.targets import evaluate_target, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from repalign.targets import read_yaml
 
 from repalign.data.idx import write_idx
 from repalign.experiments import ARTIFACTS
@@ -24,7 +23,7 @@ from repalign.models.batchnorm import tangent_view
 from repalign.plots import draw
 from repalign.results import read_result
 from repalign.runner import run_step
-from repalign.targets import evaluate_target
+from repalign.targets import evaluate_target, read_yaml
 from repalign.train import EpochSampler, OptimConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from repalign.targets import read_yaml
 from torch import nn
 
 from repalign.data.idx import write_idx
@@ -19,7 +18,7 @@ from repalign.experiments.lou2022 import lfm
 from repalign.experiments.lou2022.training import ImageTask
 from repalign.results import read_result
 from repalign.runner import run_step
-from repalign.targets import evaluate_target
+from repalign.targets import evaluate_target, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]

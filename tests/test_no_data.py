@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-from repalign.targets import read_yaml
 from conftest import ROOT, copy_workflow, snakemake
+from repalign.targets import read_yaml
 
 pytestmark = pytest.mark.workflow
 

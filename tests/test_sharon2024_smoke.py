@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from repalign.targets import read_yaml
 
 from repalign.experiments import ARTIFACTS, MODELS
 from repalign.experiments.sharon2024.figures import FIGURES
 from repalign.experiments.sharon2024.runs import RUNS
 from repalign.results import read_arrays, read_result
 from repalign.runner import run_step
-from repalign.targets import evaluate_target
+from repalign.targets import evaluate_target, read_yaml
 
 TARGETS = read_yaml((Path(__file__).resolve().parents[1] / "paper_targets.yaml").read_text())["sharon2024"]
 TINY = {name for name, fig in FIGURES.items() if any(p.startswith("tiny_") for p in fig.runs)}

@@ -8,8 +8,8 @@ import json
 import shutil
 
 import pytest
-from repalign.targets import read_yaml
 from conftest import ROOT, copy_workflow, snakemake
+from repalign.targets import read_yaml
 
 pytestmark = pytest.mark.workflow
 
