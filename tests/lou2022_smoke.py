@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from repalign.results import read_result
 from repalign.runner import run_step
-from repalign.targets import evaluate_target
+from repalign.targets import evaluate_target, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
+TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
 
 
 def smoke_chain(tmp_path: Path, model: str, artifacts: tuple[str, ...]) -> dict[str, tuple[dict, dict]]:

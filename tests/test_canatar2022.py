@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 from torch.func import functional_call, jacrev, vmap
 
 from repalign.experiments.canatar2022.ffnn import make_ffnn
@@ -20,12 +19,12 @@ from repalign.experiments.canatar2022.resnet import MODEL_LAYER, SETTINGS, grid,
 from repalign.experiments.canatar2022.spectra import pick
 from repalign.metrics import cumulative_power, kernel_alignment, traced_ntk
 from repalign.models import build, layer_names
+from repalign.experiments.storage import load_model_file
 from repalign.results import read_result
-from repalign.runner import run_step
-from repalign.targets import evaluate_target
+from repalign.targets import evaluate_target, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["canatar2022"]["artifacts"]
+TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["canatar2022"]["artifacts"]
 
 
 @pytest.mark.parametrize("n, p", [(60, 8), (12, 30)])
@@ -113,17 +112,14 @@ def test_high_cka_pick_has_high_last_layer_cka_and_is_not_the_best():
 
 
 @pytest.fixture(scope="module")
-def smoke_results(tmp_path_factory):
+def smoke_results(request):
+    """canatar2022's results in the session's smoke DAG (``conftest.smoke_dag``: both models and every
+    artifact at the smoke tier), read instead of running the steps again."""
     if not os.environ.get("REPALIGN_DATA"):
         pytest.skip("no $REPALIGN_DATA: the smoke steps read real MNIST and CIFAR-10")
-    out = tmp_path_factory.mktemp("canatar2022")
-    for model, artifacts in (("ffnn_mnist", ("fig7", "fig8")),
-                             ("resnet_grid", ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "table1"))):
-        path = out / f"{model}.pt"
-        assert run_step("model", "canatar2022", model, tier="smoke", out=path, device="cpu") == "ok"
-        for name in artifacts:
-            run_step("artifact", "canatar2022", name, tier="smoke", out=out / f"{name}.json", device="cpu",
-                     inputs={model: path})
+    out = request.getfixturevalue("smoke_dag") / "results" / "canatar2022"
+    for model in ("ffnn_mnist", "resnet_grid"):
+        assert load_model_file(out / "models" / f"{model}.pt", torch.device("cpu"))["status"] == "ok", model
     return out
 
 

@@ -7,12 +7,11 @@ part the paper states (e.g. Fig 7 with monotone hidden layers but the input abov
 from pathlib import Path
 
 import pytest
-import yaml
 
-from repalign.targets import eval_claim
+from repalign.targets import eval_claim, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["imani2022"]["artifacts"]
+ARTIFACTS = read_yaml((ROOT / "paper_targets.yaml").read_text())["imani2022"]["artifacts"]
 
 
 def claim(artifact: str, target: str) -> str:

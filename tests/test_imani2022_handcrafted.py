@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from standins import write_cifar_pickles
 from repalign.runner import run_step
-from repalign.targets import parse_claim
+from repalign.targets import parse_claim, read_yaml
 
 pytest.importorskip("cv2")
 pytest.importorskip("skimage")
@@ -28,7 +27,7 @@ from repalign.experiments.imani2022.image_features import (  # noqa: E402
     SiftBagOfWords, hog_features, rbf_features, unit_rows)
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["imani2022"]["artifacts"]
+TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["imani2022"]["artifacts"]
 
 
 def target_metrics(artifact: str) -> set[str]:

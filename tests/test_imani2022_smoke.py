@@ -13,14 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from repalign.data import resolve_cache_dir
 from repalign.runner import run_step
-from repalign.targets import parse_claim
+from repalign.targets import parse_claim, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["imani2022"]["artifacts"]
+TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["imani2022"]["artifacts"]
 REAL_DATA = os.environ.get("REPALIGN_DATA")
 needs_real_data = pytest.mark.skipif(not REAL_DATA or not Path(REAL_DATA, "mnist").is_dir(),
                                      reason="REPALIGN_DATA with mnist/ and cifar10-jpeg/ is not set")

@@ -11,17 +11,16 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from standins import write_cifar_pickles
 from repalign.experiments.imani2022 import imagenet_halves as ih
 from repalign.experiments.imani2022 import task_similarity as ts
 from repalign.experiments.imani2022.yosinski_split import load_split
 from repalign.runner import run_step
-from repalign.targets import parse_claim
+from repalign.targets import parse_claim, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["imani2022"]["artifacts"]
+TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["imani2022"]["artifacts"]
 MODELS = [f"imagenet_{half}_{arch}" for arch in ih.ARCHS for half in ("artificial", "natural")]
 
 

@@ -58,3 +58,22 @@ def test_a_papers_plot_modules_register_a_plotter_for_each_of_its_artifacts(pape
     report = probe(paper)
     assert paper in report["plot_modules"] and all(m.startswith(paper) for m in report["plot_modules"])
     assert report["unplotted"] == [] and report["other_papers_plotted"] == []
+
+
+NOT_RUN_PROBE = """
+import json, sys
+from repalign.runner import run_step
+kind, paper, name, root, out = sys.argv[1:]
+assert run_step(kind, paper, name, tier="smoke", device="cpu", data_root=root, out=out) == "not_run"
+print(json.dumps([m for m in ("torch._dynamo", "torch._inductor") if m in sys.modules]))
+"""
+
+
+@pytest.mark.parametrize("kind,paper,name", [("artifact", "lou2022", "fig6"), ("model", "maennel2020", "cnn_filters")])
+def test_a_step_without_its_data_is_not_run_without_importing_torch_dynamo(tmp_path, kind, paper, name):
+    """torch._dynamo and torch._inductor cost ~2 s of CPU per job; a not_run job (every data job of
+    tests/test_no_data.py) has no use for them. (``torch.use_deterministic_algorithms`` imports them.)"""
+    (tmp_path / "empty").mkdir()
+    out = subprocess.run([sys.executable, "-c", NOT_RUN_PROBE, kind, paper, name, str(tmp_path / "empty"),
+                          str(tmp_path / f"{name}.out")], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.splitlines()[-1]) == []

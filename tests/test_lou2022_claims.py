@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
-from repalign.targets import evaluate_target
+from repalign.targets import evaluate_target, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
+TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
 
 
 def _status(artifact: str, target_id: str, metrics: dict) -> str:

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 
 from repalign.data.idx import write_idx
 from repalign.experiments import ARTIFACTS
@@ -24,11 +23,11 @@ from repalign.models.batchnorm import tangent_view
 from repalign.plots import draw
 from repalign.results import read_result
 from repalign.runner import run_step
-from repalign.targets import evaluate_target
+from repalign.targets import evaluate_target, read_yaml
 from repalign.train import EpochSampler, OptimConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
+TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
 FIGURES = ("fig4", "fig11", "fig12", "fig13", "fig14", "fig15")
 
 

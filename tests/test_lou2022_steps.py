@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from repalign.data.idx import write_idx
 from repalign.experiments import ARTIFACTS
@@ -21,10 +20,10 @@ from repalign.experiments.lou2022.training import load_image_task
 from repalign.experiments.registry import Context
 from repalign.results import read_result
 from repalign.runner import run_step
-from repalign.targets import evaluate_target
+from repalign.targets import evaluate_target, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
+TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["lou2022"]["artifacts"]
 N_PER_SPLIT = 200
 DOWNLOAD_ONLY = {"fig11": "cifar100"}  # artifacts whose whole dataset is absent from ../shared/data
 

@@ -8,14 +8,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from repalign.experiments.maennel2020 import approximations as approx
 from repalign.experiments.maennel2020 import cifar_approximations as e2
 from repalign.experiments.maennel2020.protocol import filter_matrix, make_model
 from repalign.experiments.maennel2020.transfer_function import f_sigma_rel_dev
 from repalign.metrics import patch_covariance, transfer_function
-from repalign.targets import evaluate_target
+from repalign.targets import evaluate_target, read_yaml
 
 from test_maennel2020_steps import ROOT
 
@@ -135,7 +134,7 @@ def test_figures_write_every_metric_their_targets_name(artifact):
     if artifact == "fig22":
         assert metrics["f_sigma_rel_dev.real_stride1_vs_gaussian"] == pytest.approx(2.0)
         assert metrics["f_sigma_rel_dev.real_stride3_vs_gaussian"] == 0.0
-    targets = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["maennel2020"]["artifacts"][artifact]
+    targets = read_yaml((ROOT / "paper_targets.yaml").read_text())["maennel2020"]["artifacts"][artifact]
     for target in targets["targets"]:
         record = evaluate_target("maennel2020", artifact, target, {"tier": "quick", "metrics": metrics})
         assert record.status in ("pass", "fail") and record.reason is None, (target["id"], record.reason)

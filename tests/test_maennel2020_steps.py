@@ -8,15 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from repalign.plots import draw
 from repalign.results import read_result
 from repalign.runner import run_step
-from repalign.targets import evaluate_target
+from repalign.targets import evaluate_target, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())["maennel2020"]["artifacts"]
+TARGETS = read_yaml((ROOT / "paper_targets.yaml").read_text())["maennel2020"]["artifacts"]
 
 
 @pytest.mark.parametrize("artifact", ["fig19", "fig23", "fig20"])

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from repalign.data.splits import ImageSplit
 from repalign.errors import NonFiniteLoss
@@ -22,9 +21,9 @@ from repalign.experiments.registry import ARTIFACTS
 from repalign.plots import draw
 from repalign.results import read_result
 from repalign.runner import run_step
-from repalign.targets import evaluate_target
+from repalign.targets import evaluate_target, read_yaml
 
-TARGETS = yaml.safe_load((Path(__file__).resolve().parents[1] / "paper_targets.yaml").read_text())["maennel2020"][
+TARGETS = read_yaml((Path(__file__).resolve().parents[1] / "paper_targets.yaml").read_text())["maennel2020"][
     "artifacts"]
 load_paper("maennel2020")
 SWEEPS = {"fig12": sweeps.EXPERIMENTS_A, "fig13": sweeps.EXPERIMENTS_B, "fig14": sweeps.IMAGENET_A,

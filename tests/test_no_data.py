@@ -9,15 +9,15 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import ROOT, copy_workflow, snakemake
+from repalign.targets import read_yaml
 
 pytestmark = pytest.mark.workflow
 
 
 def data_dependent_artifacts() -> dict[tuple[str, str], set[str]]:
     """(paper, artifact) -> its datasets, for the artifacts of paper_targets.yaml that need more than synthetic data."""
-    targets = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())
+    targets = read_yaml((ROOT / "paper_targets.yaml").read_text())
     return {(paper, artifact): set(spec.get("data") or []) for paper, entry in targets.items()
             for artifact, spec in entry["artifacts"].items() if set(spec.get("data") or []) - {"synthetic"}}
 

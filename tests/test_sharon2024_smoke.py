@@ -11,16 +11,14 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from repalign.experiments import ARTIFACTS, MODELS
 from repalign.experiments.sharon2024.figures import FIGURES
 from repalign.experiments.sharon2024.runs import RUNS
 from repalign.results import read_arrays, read_result
-from repalign.runner import run_step
-from repalign.targets import evaluate_target
+from repalign.targets import evaluate_target, read_yaml
 
-TARGETS = yaml.safe_load((Path(__file__).resolve().parents[1] / "paper_targets.yaml").read_text())["sharon2024"]
+TARGETS = read_yaml((Path(__file__).resolve().parents[1] / "paper_targets.yaml").read_text())["sharon2024"]
 TINY = {name for name, fig in FIGURES.items() if any(p.startswith("tiny_") for p in fig.runs)}
 
 
@@ -30,23 +28,12 @@ def test_every_artifact_and_run_is_registered():
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
+def smoke(request):
+    """sharon2024's results in the session's smoke DAG (``conftest.smoke_dag``: every run and figure
+    at the smoke tier, one thread per job), read instead of running the steps again."""
     if not os.environ.get("REPALIGN_DATA"):
         pytest.skip("no $REPALIGN_DATA: the sharon2024 runs need CIFAR-10")
-    root = tmp_path_factory.mktemp("sharon2024")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread is faster than contending for a shared CPU
-    try:
-        models = {}
-        for prefix in RUNS:
-            models[f"run_{prefix}"] = root / "models" / f"run_{prefix}.pt"
-            run_step("model", "sharon2024", f"run_{prefix}", tier="smoke", out=models[f"run_{prefix}"], device="cpu")
-        for name, fig in FIGURES.items():
-            run_step("artifact", "sharon2024", name, tier="smoke", out=root / f"{name}.json", device="cpu",
-                     inputs={f"run_{p}": models[f"run_{p}"] for p in fig.runs})
-    finally:
-        torch.set_num_threads(threads)
-    return root
+    return request.getfixturevalue("smoke_dag") / "results" / "sharon2024"
 
 
 @pytest.mark.parametrize("artifact", sorted(FIGURES, key=lambda a: int(a[3:])))

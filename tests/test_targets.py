@@ -1,12 +1,15 @@
 """Claims, tolerances and scorecard statuses."""
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from repalign.errors import RepalignError
 from repalign.scorecard_text import render_markdown, summarize
-from repalign.targets import eval_claim, evaluate_target, parse_claim, refresh_scorecard, scorecard
+from repalign.targets import (eval_claim, evaluate_target, load_targets, parse_claim, read_yaml, refresh_scorecard,
+                              scorecard)
 
 
 def result(tier="quick", **metrics):
@@ -339,3 +342,12 @@ def test_a_result_of_another_schema_version_is_a_fail_with_the_fix_never_a_score
             read_result(path)
         (rec,) = scorecard(targets, tmp_path, {("p", "fig1")})
         assert rec.status == "fail" and rec.value is None and f"schema_version {version}" in rec.reason
+
+
+def test_read_yaml_gives_safe_loads_document_and_its_error_quotes_the_bad_line(tmp_path):
+    text = (Path(__file__).resolve().parents[1] / "paper_targets.yaml").read_text()
+    assert read_yaml(text) == yaml.safe_load(text)
+    bad = tmp_path / "targets.yaml"
+    bad.write_text("lou2022:\n  artifacts: [fig1, fig2\n  title: x\n")
+    with pytest.raises(RepalignError, match=r"(?s)line 3.*\^"):  # the pure-Python parser's caret under the line
+        load_targets(bad)

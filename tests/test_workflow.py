@@ -8,8 +8,8 @@ import json
 import shutil
 
 import pytest
-import yaml
 from conftest import ROOT, copy_workflow, snakemake
+from repalign.targets import read_yaml
 
 pytestmark = pytest.mark.workflow
 
@@ -34,7 +34,7 @@ def test_smoke_dag_writes_every_result_figure_and_the_scorecard(smoke_dag):
         for ext in ("png", "pdf"):
             assert (smoke_dag / f"figures/{paper}/{artifact}.{ext}").stat().st_size > 1000
     scorecard = json.loads((smoke_dag / "reports/scorecard.json").read_text())
-    targets = yaml.safe_load((ROOT / "paper_targets.yaml").read_text())
+    targets = read_yaml((ROOT / "paper_targets.yaml").read_text())
     listed = {(r["paper"], r["artifact"]) for r in scorecard}
     expected = {(p, a) for p, e in targets.items() for a in e["artifacts"]}
     assert listed == expected

@@ -66,7 +66,11 @@ def set_determinism(deterministic: bool) -> dict:
     """
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before cuBLAS starts
-    torch.use_deterministic_algorithms(deterministic)
+    # torch.use_deterministic_algorithms imports torch._inductor (and with it torch._dynamo,
+    # sympy and sklearn: ~2 s of CPU per job); a process starts with the mode off, so
+    # switching it off again is skipped.
+    if deterministic or torch.are_deterministic_algorithms_enabled():
+        torch.use_deterministic_algorithms(deterministic)
     torch.backends.cudnn.deterministic = deterministic
     if deterministic:
         torch.backends.cudnn.benchmark = False

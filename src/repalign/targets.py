@@ -212,11 +212,22 @@ def targets_errors(doc, path) -> list[str]:
     return errors
 
 
+def read_yaml(text: str) -> Any:
+    """``yaml.safe_load(text)``, parsed by libyaml where PyYAML has it: about 10x faster on
+    paper_targets.yaml (0.07 s instead of 0.6 s, paid by every snakemake invocation, scorecard
+    and test module that reads it). A document it rejects is parsed again by the pure-Python
+    parser, whose error quotes the offending line."""
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return yaml.safe_load(text)
+
+
 def load_targets(path: Path) -> dict:
     """Load and check ``paper_targets.yaml``; the error lists every problem, each naming the
     paper, artifact and target id (see :func:`targets_errors`)."""
     try:
-        doc = yaml.safe_load(Path(path).read_text())
+        doc = read_yaml(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise RepalignError(f"cannot read targets file {path}: {exc}") from exc
     errors = targets_errors(doc, path)
