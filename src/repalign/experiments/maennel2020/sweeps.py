@@ -23,7 +23,6 @@ The ImageNet runs themselves are not implemented (as for Figs 16–18).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -33,8 +32,8 @@ import torch
 from repalign.data import load_dataset
 from repalign.errors import NonFiniteLoss, RepalignError
 from repalign.experiments.maennel2020.protocol import BATCH_SIZE, AccuracyCurve, eval_steps, load_cifar
-from repalign.experiments.maennel2020.transfer import LABELS, Setup, TransferSettings, transfer_run, transfer_work
-from repalign.experiments.registry import Context, Resources, Tiered, Work, artifact
+from repalign.experiments.maennel2020.transfer import LABELS, Setup, TransferSettings, transfer_run
+from repalign.experiments.registry import Context, Resources, Tiered, Work, artifact, trained
 from repalign.results import Result
 
 PAPER = "maennel2020"
@@ -176,9 +175,11 @@ def transfer_settings(s: SweepSettings) -> TransferSettings:
 
 
 def sweep_work(s: SweepSettings) -> Work:
-    """Every group's upstream fit and downstream fits (``transfer_work``), for each of its seeds."""
-    setups = {str(i): group_setup(g, s) for i, g in enumerate(sweep_groups(s))}
-    return transfer_work(dataclasses.replace(transfer_settings(s), setups=setups, n_runs=s.n_runs))
+    """Every group's upstream fit and its downstream fits (per label set and variant), for each of
+    its seeds, as one total of SGD steps (``transfer_work`` would list the groups one by one)."""
+    ts, setups = transfer_settings(s), [group_setup(g, s) for g in sweep_groups(s)]
+    down = ts.steps_down * len(LABELS) * len(ts.variants) * len(setups)
+    return trained(steps=sum(setup.steps_up for setup in setups) + down, batch=BATCH_SIZE, models=s.n_runs)
 
 
 def group_aucs(ctx: Context, group: Group, s: SweepSettings) -> dict[tuple[str, str], float]:
