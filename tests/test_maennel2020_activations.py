@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from repalign.experiments.maennel2020 import activations, protocol, reduced, transfer
+from repalign.experiments.maennel2020 import activations, protocol, reduced, transfer, transfer_function
 from repalign.results import read_arrays
 from repalign.runner import run_step
 
@@ -119,6 +119,16 @@ def test_reduced_overrides_every_setup_one_setup_and_options():
     assert s.setups["exp34"].steps_up == 200 and s.setups["exp12"].steps_up == 9360
     assert s.setups["exp12"].options == {"width": 8} and s.setups["exp12"].init_scale == 0.526
     assert activations.VGG.quick.setups["exp12"].options == {"width": 64}  # the tier itself is untouched
+
+
+def test_reduced_overrides_walk_into_nested_settings_and_name_a_bad_key():
+    quick = transfer_function.CNN.quick
+    s = reduced.with_overrides(quick, {"gaussian.steps": 500, "gaussian.settings.synthetic_fc256.n_inputs": 2000})
+    assert s.gaussian.steps == 500 and s.gaussian.settings["synthetic_fc256"].n_inputs == 2000
+    assert s.gaussian.settings["e1_left"] == quick.gaussian.settings["e1_left"] and s.n_examples == quick.n_examples
+    assert quick.gaussian.steps == 3000 and quick.gaussian.settings["synthetic_fc256"].n_inputs == 10000  # tier untouched
+    with pytest.raises(ValueError, match="gaussian.stepz.*no field or entry 'stepz'"):
+        reduced.with_overrides(quick, {"gaussian.stepz": 1})
 
 
 @pytest.mark.skipif(not (DATA / "cifar10-jpeg").is_dir(), reason="offline CIFAR-10 copy absent")

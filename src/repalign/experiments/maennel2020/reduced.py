@@ -8,7 +8,8 @@ ones (the provenance of every reduction); the docs name each reduction beside it
 Values are parsed as Python literals (``epochs=(1,2,5)``). A field of every upstream ``Setup`` of a
 transfer step is set by ``setups.<field>=value`` (``setups.steps_up=200``), one of its options by
 ``setups.options.<key>=value`` (``setups.options.width=8``); ``setups.<name>.<field>=value`` sets it for the
-set-up ``name`` only (``setups.exp34.steps_up=200``).
+set-up ``name`` only (``setups.exp34.steps_up=200``). Other dotted keys walk into nested settings
+(``gaussian.steps=500``, ``gaussian.settings.synthetic_fc256.n_inputs=2000``).
 """
 
 from __future__ import annotations
@@ -23,14 +24,29 @@ from repalign.experiments.registry import ARTIFACTS, MODELS, Tiered
 from repalign.runner import run_step
 
 
+def _replace_path(obj, path: list[str], value, key: str):
+    """``obj`` with the field (dataclass) or entry (dict) at ``path`` set to ``value``."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(obj, dict) and head in obj:
+        return {**obj, head: _replace_path(obj[head], rest, value, key)}
+    if dataclasses.is_dataclass(obj) and head in {f.name for f in dataclasses.fields(obj)}:
+        return dataclasses.replace(obj, **{head: _replace_path(getattr(obj, head), rest, value, key)})
+    raise ValueError(f"override {key}: {type(obj).__name__} has no field or entry '{head}'")
+
+
 def with_overrides(settings, changes: dict):
-    """``settings`` with ``changes`` applied; ``setups.*`` keys change the upstream set-ups (see above)."""
-    plain = {k: v for k, v in changes.items() if not k.startswith("setups.")}
+    """``settings`` with ``changes`` applied. A dotted key walks into nested settings and their dicts
+    (``gaussian.steps=500``, ``gaussian.settings.synthetic_fc256.n_inputs=2000``); ``setups.*`` keys change
+    the upstream set-ups (see above)."""
     setups = dict(getattr(settings, "setups", {}))
     for key, value in changes.items():
-        if not key.startswith("setups."):
+        path = key.split(".")
+        if path[0] != "setups" or len(path) < 2:
+            settings = _replace_path(settings, path, value, key)
             continue
-        path = key.split(".")[1:]
+        path = path[1:]
         names = [path.pop(0)] if path[0] in setups else list(setups)
         if not names:
             raise ValueError(f"override {key}: these settings have no upstream set-ups")
@@ -38,8 +54,8 @@ def with_overrides(settings, changes: dict):
             s = setups[name]
             setups[name] = (dataclasses.replace(s, options={**s.options, path[1]: value}) if path[0] == "options"
                             else dataclasses.replace(s, **{path[0]: value}))
-        plain["setups"] = setups
-    return dataclasses.replace(settings, **plain)
+        settings = dataclasses.replace(settings, setups=setups)
+    return settings
 
 
 def main(argv=None) -> None:
