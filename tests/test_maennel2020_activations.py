@@ -125,7 +125,8 @@ def test_reduced_overrides_walk_into_nested_settings_and_name_a_bad_key():
     quick = transfer_function.CNN.quick
     s = reduced.with_overrides(quick, {"gaussian.steps": 500, "gaussian.settings.synthetic_fc256.n_inputs": 2000})
     assert s.gaussian.steps == 500 and s.gaussian.settings["synthetic_fc256"].n_inputs == 2000
-    assert s.gaussian.settings["e1_left"] == quick.gaussian.settings["e1_left"] and s.n_examples == quick.n_examples
+    assert s.gaussian.settings["e1_left"] == quick.gaussian.settings["e1_left"]
+    assert s.n_examples == quick.n_examples
     assert quick.gaussian.steps == 3000 and quick.gaussian.settings["synthetic_fc256"].n_inputs == 10000  # tier untouched
     with pytest.raises(ValueError, match="gaussian.stepz.*no field or entry 'stepz'"):
         reduced.with_overrides(quick, {"gaussian.stepz": 1})
