@@ -127,7 +127,8 @@ def test_reduced_overrides_walk_into_nested_settings_and_name_a_bad_key():
     assert s.gaussian.steps == 500 and s.gaussian.settings["synthetic_fc256"].n_inputs == 2000
     assert s.gaussian.settings["e1_left"] == quick.gaussian.settings["e1_left"]
     assert s.n_examples == quick.n_examples
-    assert quick.gaussian.steps == 3000 and quick.gaussian.settings["synthetic_fc256"].n_inputs == 10000  # tier untouched
+    # the tier itself is untouched
+    assert quick.gaussian.steps == 3000 and quick.gaussian.settings["synthetic_fc256"].n_inputs == 10000
     with pytest.raises(ValueError, match="gaussian.stepz.*no field or entry 'stepz'"):
         reduced.with_overrides(quick, {"gaussian.stepz": 1})
 
