@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from repalign.metrics import cumulative_power, kernel_alignment, linear_cka, spectrum_and_power
+from repalign.metrics import cumulative_power, kernel_alignment, linear_cka, spectrum_and_power, symmetric_eigh
 
 D = torch.float64
 
@@ -72,3 +72,24 @@ def test_spectrum_and_power_pairs_each_eigenvalue_with_its_mode():
     _, cum = spectrum_and_power(kernel, third)
     np.testing.assert_allclose(cum.numpy()[:2], 0.0, atol=1e-10)
     np.testing.assert_allclose(cum.numpy()[2:], 1.0, rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_symmetric_eigh_matches_torch_eigh(dtype):
+    feats = _rand(40, 60, seed=11).to(dtype)
+    kernel = feats @ feats.T
+    evals, vecs = symmetric_eigh(kernel)
+    ref_evals, ref_vecs = torch.linalg.eigh(kernel)
+    assert evals.dtype == dtype and vecs.dtype == dtype
+    tol = 1e-4 if dtype == torch.float32 else 1e-10
+    np.testing.assert_allclose(evals.numpy(), ref_evals.numpy(), rtol=tol, atol=tol * float(ref_evals.max()))
+    # distinct eigenvalues: the same eigenvectors up to sign
+    np.testing.assert_allclose((vecs.T @ ref_vecs).abs().diagonal().numpy(), 1.0, atol=tol * 100)
+    np.testing.assert_allclose((kernel @ vecs - vecs * evals).abs().max().item(), 0.0, atol=tol * float(evals.max()))
+
+
+def test_symmetric_eigh_rejects_non_finite_kernel():
+    kernel = torch.eye(4, dtype=torch.float64)
+    kernel[1, 2] = kernel[2, 1] = float("nan")
+    with pytest.raises(ValueError, match="infs or NaNs"):
+        symmetric_eigh(kernel)

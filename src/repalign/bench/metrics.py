@@ -14,7 +14,9 @@ Prints, in one run, the wall-clock ratio naive / fast for
 2. the sharon2024 epoch×epoch CKA matrix: per-epoch centred Grams plus one
    ``cka_matrix`` product vs the E×E loop of ``linear_cka`` over per-epoch
    features. The ratio for a loop over the E(E+1)/2 upper-triangle pairs only
-   is derived from the same per-pair time and printed as well.
+   is derived from the same per-pair time and printed as well;
+3. the eigendecomposition of a symmetric kernel (canatar2022 Figs 3-5, 8): the CPU route of
+   ``symmetric_eigh`` (SciPy's LAPACK ``syevd``) vs ``torch.linalg.eigh``, at ``--eigh-n``.
 
 Fast paths are timed as the best of ``--repeats`` runs after one warm-up; the
 naive references run once. Wall-clock and process CPU time are both reported:
@@ -36,6 +38,7 @@ from repalign.metrics import (
     cka_matrix,
     layer_tangent_alignment,
     linear_cka,
+    symmetric_eigh,
 )
 
 
@@ -108,6 +111,21 @@ def bench_cka(args: argparse.Namespace, dtype: torch.dtype) -> None:
     print(f"  ratio for an upper-triangle loop ({half} pairs, derived) = {triangle / fast_s}")
 
 
+def bench_eigh(args: argparse.Namespace, dtype: torch.dtype) -> None:
+    gen = torch.Generator().manual_seed(2)
+    feats = torch.randn(args.eigh_n, args.eigh_n // 10, dtype=dtype, generator=gen)
+    kernel = feats @ feats.T + torch.eye(args.eigh_n, dtype=dtype)
+    print(f"symmetric eigh: n = {args.eigh_n}, {dtype}, CPU")
+    fast_s, (evals, _) = best_time(lambda: symmetric_eigh(kernel), args.repeats)
+    print(f"  symmetric_eigh (scipy syevd)  {fast_s}")
+    if args.skip_naive:
+        return
+    naive_s, (reference, _) = once(lambda: torch.linalg.eigh(kernel))
+    err = float(((evals - reference).abs() / reference.abs().max()).max())
+    print(f"  torch.linalg.eigh             {naive_s}")
+    print(f"  ratio torch/scipy = {naive_s / fast_s}   (max eigenvalue difference / max eigenvalue {err:.1e})")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", type=int, default=10, help="nn.Linear layers in the MLP")
     parser.add_argument("--width", type=int, default=256)
@@ -117,9 +135,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=50, help="epochs in the CKA matrix")
     parser.add_argument("--cka-n", type=int, default=1024, help="examples per epoch for CKA")
     parser.add_argument("--features", type=int, default=512, help="features per epoch for CKA")
+    parser.add_argument("--eigh-n", type=int, default=4000, help="kernel size for the eigh comparison")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each fast path")
-    parser.add_argument("--only", choices=["tangent", "cka"], default=None)
+    parser.add_argument("--only", choices=["tangent", "cka", "eigh"], default=None)
     parser.add_argument("--skip-naive", action="store_true", help="time the fast paths only")
     parser.add_argument("--skip-jacobian", action="store_true",
                         help="tangent: compare the fast path with the formed kernel only")
@@ -132,3 +151,5 @@ def run(args: argparse.Namespace) -> None:
         bench_tangent(args, dtype)
     if args.only in (None, "cka"):
         bench_cka(args, dtype)
+    if args.only in (None, "eigh"):
+        bench_eigh(args, dtype)

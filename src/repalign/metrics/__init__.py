@@ -44,7 +44,7 @@ from repalign.metrics.equilibrium import (
     relu_correlation_map,
 )
 from repalign.metrics.fits import LogLogFit, loglog_fit
-from repalign.metrics.kernels import cumulative_power, kernel_alignment, spectrum_and_power
+from repalign.metrics.kernels import cumulative_power, kernel_alignment, spectrum_and_power, symmetric_eigh
 from repalign.metrics.probes import drs, stable_rank, triplet_planes
 from repalign.metrics.tangent import layer_tangent_alignment, layer_tangent_kernels, traced_ntk
 
@@ -61,6 +61,7 @@ __all__ = [
     "covariance_filters",
     "cumulative_power",
     "spectrum_and_power",
+    "symmetric_eigh",
     "drs",
     "equilibrium_profile",
     "equilibrium_slope",
