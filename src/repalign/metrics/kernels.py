@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import scipy.linalg
 import torch
 
 from repalign.metrics.cka import center_gram
@@ -50,6 +49,8 @@ def symmetric_eigh(kernel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     entries raise ``ValueError``."""
     if kernel.device.type != "cpu":
         return torch.linalg.eigh(kernel)
+    import scipy.linalg  # on first use: keeps every job's start-up cheap
+
     evals, vecs = scipy.linalg.eigh(kernel.detach().numpy(), driver="evd")
     return torch.from_numpy(evals), torch.from_numpy(vecs)
 
