@@ -106,7 +106,7 @@ MODELS: dict[tuple[str, str], Step] = {}
 
 
 # factors that weigh an example by the network's or the input's size rather than count examples
-SIZE_FACTORS = ("pixels", "patch_pixels", "width", "width_squared", "layers", "ntk_n_cubed")
+SIZE_FACTORS = ("pixels", "patch_pixels", "width", "width_squared", "layers")
 
 
 @dataclass(frozen=True)
