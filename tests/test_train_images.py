@@ -194,6 +194,18 @@ def test_killed_image_run_resumes_to_identical_weights_and_epoch_records(tmp_pat
     assert resumed.training
 
 
+def test_epoch_hook_logs_each_measurement_with_its_time(caplog):
+    hook = EpochHook([0, 2], 1, lambda epoch, model: epoch)
+    net = nn.Linear(1, 1)
+    with caplog.at_level("INFO", logger="repalign.train.hooks"):
+        hook.before_training(net)
+        hook(1, net)   # not a grid epoch: no measurement, no line
+        hook(2, net)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2
+    assert lines[0].startswith("measured epoch 0 (1 of 2 grid epochs) in ") and lines[1].startswith("measured epoch 2 (2 of 2")
+
+
 def test_image_run_that_diverges_stops_naming_the_step_and_leaves_no_checkpoint(tmp_path):
     x, y = data()
     cfg = config(epochs=3, optim=OptimConfig("sgd", lr=1e200), check_every=3)

@@ -8,12 +8,15 @@ its records are part of the loop's checkpoint, so a resumed run keeps them.
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 GRIDS = ("all", "linear", "log")
+log = logging.getLogger(__name__)
 
 
 def epoch_grid(kind: str, last: int, n: int | None = None) -> list[int]:
@@ -49,7 +52,8 @@ class EpochHook:
     ``e · steps_per_epoch``. With ``eval_mode`` the model is put in eval mode for the
     measurement and back in train mode after it; gradients stay enabled (layer kernels
     need them). ``records`` maps epoch -> what ``measure`` returned; it must be something
-    ``torch.save`` can store, as it travels in the checkpoint.
+    ``torch.save`` can store, as it travels in the checkpoint. Each measurement is logged with
+    its wall time (the progress bar stands still while a long one runs).
     """
 
     def __init__(self, grid: Sequence[int], steps_per_epoch: int,
@@ -65,11 +69,14 @@ class EpochHook:
     def _record(self, epoch: int, model: torch.nn.Module) -> None:
         if self.eval_mode:
             model.eval()
+        start = time.perf_counter()
         try:
             self.records[epoch] = self.measure(epoch, model)
         finally:
             if self.eval_mode:
                 model.train()
+        log.info("measured epoch %d (%d of %d grid epochs) in %.1f s", epoch, len(self.records), len(self.grid),
+                 time.perf_counter() - start)
 
     def before_training(self, model: torch.nn.Module) -> None:
         if 0 in self.grid:
