@@ -148,10 +148,15 @@ def train_work(s: FFNNSettings) -> Work:
     return trained(epochs=s.epochs, examples=s.n_train or MNIST_SPLIT, models=s.n_runs)
 
 
+def measured_epochs(s: FFNNSettings) -> list[int]:
+    """The epochs at which ``ffnn_mnist`` measures: 0, the last, and log-spaced between."""
+    return epoch_grid("log", s.epochs, s.n_grid)
+
+
 def records_work(s: FFNNSettings) -> Work:
     """Figs 7, 8 read the model step's records, one per measured epoch (the NTKs are formed and
     diagonalised in ``ffnn_mnist``)."""
-    return analysed(measured_epochs=len(epoch_grid("log", s.epochs, s.n_grid)))
+    return analysed(measured_epochs=len(measured_epochs(s)))
 
 
 @model(PAPER, "ffnn_mnist", settings=SETTINGS, resources=RESOURCES, work=train_work)
@@ -173,7 +178,7 @@ def train_ffnn(ctx: Context) -> dict:
                 "train": ntk_measures(model, x[probe], y[probe]),
                 "test": ntk_measures(model, x_test[probe_test], y_test[probe_test])}
 
-    hook = EpochHook(epoch_grid("log", s.epochs, s.n_grid), sampler.steps_per_epoch, measure)
+    hook = EpochHook(measured_epochs(s), sampler.steps_per_epoch, measure)
 
     def loss_fn(model, idx):
         return (model(x[idx[0]]) - onehot[idx[0]]).square().mean()
